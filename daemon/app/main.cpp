@@ -1,0 +1,34 @@
+#include <CLI/CLI.hpp>
+#include <exception>
+
+#include "app/daemon.hpp"
+#include "app/directories.hpp"
+#include "util/log.hpp"
+
+int main(int argc, char** argv) {
+    tunlab::Directories directories = tunlab::default_directories();
+    bool debug = false;
+
+    CLI::App app{"tunlabd: the tunlab VPN tunnel daemon"};
+    app.set_version_flag("--version", std::string(TUNLAB_VERSION));
+    app.add_option("--config-dir", directories.config, "Directory of tunnel files (<name>.json)")
+        ->capture_default_str();
+    app.add_option("--state-dir", directories.state, "Directory for state kept across restarts")
+        ->capture_default_str();
+    app.add_option("--runtime-dir", directories.runtime, "Directory for status.json")
+        ->capture_default_str();
+    app.add_flag("--debug", debug, "Log debug messages");
+    CLI11_PARSE(app, argc, argv);
+
+    tunlab::log::set_debug(debug);
+    // Before any thread exists, so that every thread inherits the mask and only the control
+    // loop's signalfd sees these signals.
+    tunlab::Daemon::block_signals();
+    try {
+        tunlab::Daemon daemon(directories);
+        return daemon.run();
+    } catch (const std::exception& error) {
+        tunlab::log::error("fatal: ", error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,363 @@
+#include "config/tunnel_config.hpp"
+
+#include <net/if.h>
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace tunlab {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr uint32_t kIpv4OuterOverhead = 28;  // IPv4 header + UDP header
+constexpr uint32_t kIpv6OuterOverhead = 48;  // IPv6 header + UDP header
+constexpr uint32_t kDefaultPathMtu = 1500;
+constexpr uint32_t kMinimumMtu = 576;
+constexpr uint32_t kMinimumIpv6Mtu = 1280;
+constexpr uint32_t kMaximumMtu = 65535;
+
+std::string describe(const json& value) {
+    switch (value.type()) {
+        case json::value_t::null:
+            return "null";
+        case json::value_t::boolean:
+            return "a boolean";
+        case json::value_t::string:
+            return "a string";
+        case json::value_t::array:
+            return "an array";
+        case json::value_t::object:
+            return "an object";
+        default:
+            return "a number";
+    }
+}
+
+// Walks a JSON object, checking types and recording which keys were used so that a typo in a
+// key name is reported instead of silently ignored.
+class ObjectReader {
+  public:
+    ObjectReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {
+        if (!object_.is_object()) {
+            throw ConfigError(path_.empty() ? "(top level)" : path_,
+                              "expected an object, found " + describe(object_));
+        }
+    }
+
+    std::string field(const std::string& key) const {
+        return path_.empty() ? key : path_ + "." + key;
+    }
+
+    const json* find(const std::string& key) {
+        used_.insert(key);
+        const auto found = object_.find(key);
+        return found == object_.end() ? nullptr : &*found;
+    }
+
+    std::optional<std::string> string(const std::string& key) {
+        const json* value = find(key);
+        if (value == nullptr) {
+            return std::nullopt;
+        }
+        if (!value->is_string()) {
+            throw ConfigError(field(key), "expected a string, found " + describe(*value));
+        }
+        return value->get<std::string>();
+    }
+
+    std::optional<bool> boolean(const std::string& key) {
+        const json* value = find(key);
+        if (value == nullptr) {
+            return std::nullopt;
+        }
+        if (!value->is_boolean()) {
+            throw ConfigError(field(key), "expected true or false, found " + describe(*value));
+        }
+        return value->get<bool>();
+    }
+
+    std::optional<uint32_t> number(const std::string& key, uint32_t minimum, uint32_t maximum) {
+        const json* value = find(key);
+        if (value == nullptr) {
+            return std::nullopt;
+        }
+        if (!value->is_number_unsigned() || value->get<uint64_t>() < minimum ||
+            value->get<uint64_t>() > maximum) {
+            throw ConfigError(field(key), "expected a whole number from " +
+                                              std::to_string(minimum) + " to " +
+                                              std::to_string(maximum));
+        }
+        return static_cast<uint32_t>(value->get<uint64_t>());
+    }
+
+    // Calls `each(element, element_field)` for every element of an array of strings.
+    template <typename Each>
+    void strings(const std::string& key, Each&& each) {
+        const json* value = find(key);
+        if (value == nullptr) {
+            return;
+        }
+        if (!value->is_array()) {
+            throw ConfigError(field(key), "expected an array, found " + describe(*value));
+        }
+        for (size_t i = 0; i < value->size(); ++i) {
+            const std::string element_field = field(key) + "[" + std::to_string(i) + "]";
+            if (!(*value)[i].is_string()) {
+                throw ConfigError(element_field,
+                                  "expected a string, found " + describe((*value)[i]));
+            }
+            each((*value)[i].get<std::string>(), element_field);
+        }
+    }
+
+    void reject_unknown_keys() const {
+        for (const auto& [key, value] : object_.items()) {
+            if (!used_.contains(key)) {
+                throw ConfigError(field(key), "unknown setting");
+            }
+        }
+    }
+
+  private:
+    const json& object_;
+    std::string path_;
+    std::set<std::string> used_;
+};
+
+Prefix parse_prefix(const std::string& text, const std::string& field) {
+    auto prefix = Prefix::parse(text);
+    if (!prefix) {
+        throw ConfigError(field, "'" + text + "' is not a CIDR prefix such as 192.168.60.0/24");
+    }
+    return *prefix;
+}
+
+PeerConfig parse_peer(const json& object, const std::string& path, const TunnelConfig& tunnel) {
+    ObjectReader reader(object, path);
+    PeerConfig peer;
+    if (auto endpoint = reader.string("endpoint")) {
+        std::string why;
+        peer.endpoint = Endpoint::parse(*endpoint, &why);
+        if (!peer.endpoint) {
+            throw ConfigError(reader.field("endpoint"), "'" + *endpoint + "': " + why);
+        }
+        if (peer.endpoint->is_ipv6() && tunnel.listen_address.family == Family::V4) {
+            throw ConfigError(reader.field("endpoint"),
+                              "an IPv6 endpoint needs an IPv6 listen_address (such as ::)");
+        }
+    }
+    reader.strings("allowed_ips", [&](const std::string& text, const std::string& field) {
+        peer.allowed_ips.push_back(parse_prefix(text, field));
+    });
+    peer.keepalive_seconds =
+        static_cast<uint16_t>(reader.number("keepalive", 0, 65535).value_or(0));
+    reader.reject_unknown_keys();
+    return peer;
+}
+
+bool is_valid_interface_name(const std::string& name) {
+    // What the kernel accepts (dev_valid_name), plus at most one %d template.
+    if (name.empty() || name.size() >= IFNAMSIZ || name == "." || name == "..") {
+        return false;
+    }
+    if (std::count(name.begin(), name.end(), '%') > 1 ||
+        (name.find('%') != std::string::npos && name.find("%d") == std::string::npos)) {
+        return false;
+    }
+    return std::none_of(name.begin(), name.end(), [](char c) {
+        return c == '/' || c == ':' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+    });
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string field, const std::string& problem)
+    : std::runtime_error(field.empty() ? problem : field + ": " + problem),
+      field_(std::move(field)) {}
+
+bool is_valid_tunnel_name(std::string_view name) {
+    return !name.empty() && name.size() < IFNAMSIZ &&
+           std::all_of(name.begin(), name.end(), [](char c) {
+               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '-';
+           });
+}
+
+uint32_t TunnelConfig::effective_mtu() const {
+    if (mtu) {
+        return *mtu;
+    }
+    const bool ipv6_outer =
+        (listen_address.family == Family::V6 && !listen_address.is_unspecified()) ||
+        std::any_of(peers.begin(), peers.end(), [](const PeerConfig& peer) {
+            return peer.endpoint && peer.endpoint->is_ipv6();
+        });
+    return kDefaultPathMtu - (ipv6_outer ? kIpv6OuterOverhead : kIpv4OuterOverhead);
+}
+
+std::string TunnelConfig::interface_or_template() const {
+    if (!interface.empty()) {
+        return interface;
+    }
+    return mode == DeviceMode::Tun ? "tun%d" : "tap%d";
+}
+
+TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) {
+    if (!is_valid_tunnel_name(name)) {
+        throw ConfigError(
+            "name", "'" + std::string(name) + "' must be 1 to 15 letters, digits, '_' or '-'");
+    }
+    ObjectReader reader(object, "");
+    TunnelConfig config;
+    config.name = name;
+    if (auto interface = reader.string("interface")) {
+        if (!is_valid_interface_name(*interface)) {
+            throw ConfigError("interface", "'" + *interface +
+                                               "' is not a valid interface name (1 to 15 "
+                                               "characters, no '/', ':' or spaces)");
+        }
+        config.interface = *interface;
+    }
+    if (auto mode = reader.string("mode")) {
+        if (*mode != "tun" && *mode != "tap") {
+            throw ConfigError("mode", "'" + *mode + "' is neither \"tun\" nor \"tap\"");
+        }
+        config.mode = *mode == "tun" ? DeviceMode::Tun : DeviceMode::Tap;
+    }
+    if (auto protocol = reader.string("protocol"); protocol && *protocol != "plain") {
+        throw ConfigError("protocol", "'" + *protocol + "' is not supported (only \"plain\")");
+    }
+    reader.strings("addresses", [&](const std::string& text, const std::string& field) {
+        auto address = InterfaceAddress::parse(text);
+        if (!address) {
+            throw ConfigError(field, "'" + text +
+                                         "' is not an address with prefix length, "
+                                         "such as 192.168.53.99/24");
+        }
+        config.addresses.push_back(*address);
+    });
+    if (auto listen = reader.string("listen_address")) {
+        auto address = IpAddress::parse(*listen);
+        if (!address) {
+            throw ConfigError("listen_address", "'" + *listen + "' is not an IP address");
+        }
+        config.listen_address = *address;
+    }
+    config.listen_port = static_cast<uint16_t>(reader.number("listen_port", 0, 65535).value_or(0));
+    config.learn_peers = reader.boolean("learn_peers").value_or(true);
+    config.max_learned_peers =
+        reader.number("max_learned_peers", 0, 1'000'000).value_or(config.max_learned_peers);
+    config.learned_peer_timeout_seconds = reader.number("learned_peer_timeout", 1, 86'400 * 7)
+                                              .value_or(config.learned_peer_timeout_seconds);
+    reader.strings("routes", [&](const std::string& text, const std::string& field) {
+        config.routes.push_back(parse_prefix(text, field));
+    });
+    if (const json* peers = reader.find("peers")) {
+        if (!peers->is_array()) {
+            throw ConfigError("peers", "expected an array, found " + describe(*peers));
+        }
+        std::map<Prefix, size_t> owner;
+        for (size_t i = 0; i < peers->size(); ++i) {
+            const std::string path = "peers[" + std::to_string(i) + "]";
+            config.peers.push_back(parse_peer((*peers)[i], path, config));
+            for (const Prefix& prefix : config.peers.back().allowed_ips) {
+                if (auto [slot, fresh] = owner.emplace(prefix, i); !fresh) {
+                    throw ConfigError(path + ".allowed_ips",
+                                      prefix.to_string() + " is already allowed for peers[" +
+                                          std::to_string(slot->second) + "]");
+                }
+            }
+        }
+    }
+    const bool has_ipv6_address =
+        std::any_of(config.addresses.begin(), config.addresses.end(),
+                    [](const InterfaceAddress& a) { return a.address.family == Family::V6; });
+    config.mtu =
+        reader.number("mtu", has_ipv6_address ? kMinimumIpv6Mtu : kMinimumMtu, kMaximumMtu);
+    reader.reject_unknown_keys();
+    return config;
+}
+
+json tunnel_config_to_json(const TunnelConfig& config) {
+    json object;
+    if (!config.interface.empty()) {
+        object["interface"] = config.interface;
+    }
+    object["mode"] = config.mode == DeviceMode::Tun ? "tun" : "tap";
+    object["protocol"] = "plain";
+    object["addresses"] = json::array();
+    for (const auto& address : config.addresses) {
+        object["addresses"].push_back(address.to_string());
+    }
+    if (config.mtu) {
+        object["mtu"] = *config.mtu;
+    }
+    object["listen_address"] = config.listen_address.to_string();
+    object["listen_port"] = config.listen_port;
+    object["learn_peers"] = config.learn_peers;
+    object["max_learned_peers"] = config.max_learned_peers;
+    object["learned_peer_timeout"] = config.learned_peer_timeout_seconds;
+    object["routes"] = json::array();
+    for (const auto& route : config.routes) {
+        object["routes"].push_back(route.to_string());
+    }
+    object["peers"] = json::array();
+    for (const auto& peer : config.peers) {
+        json entry;
+        if (peer.endpoint) {
+            entry["endpoint"] = peer.endpoint->to_string();
+        }
+        entry["allowed_ips"] = json::array();
+        for (const auto& prefix : peer.allowed_ips) {
+            entry["allowed_ips"].push_back(prefix.to_string());
+        }
+        entry["keepalive"] = peer.keepalive_seconds;
+        object["peers"].push_back(std::move(entry));
+    }
+    return object;
+}
+
+TunnelConfig load_tunnel_config_file(const std::filesystem::path& path) {
+    std::ifstream input(path);
+    if (!input) {
+        throw ConfigError("", "cannot be read");
+    }
+    json object;
+    try {
+        object = json::parse(input);
+    } catch (const json::parse_error& error) {
+        throw ConfigError("", std::string("is not valid JSON: ") + error.what());
+    }
+    return tunnel_config_from_json(path.stem().string(), object);
+}
+
+ConfigDirectory load_config_directory(const std::filesystem::path& directory) {
+    ConfigDirectory result;
+    std::error_code error;
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+        if (entry.path().extension() == ".json" && entry.is_regular_file()) {
+            files.push_back(entry.path());
+        }
+    }
+    if (error && error != std::errc::no_such_file_or_directory) {
+        result.errors.push_back(directory.string() + ": " + error.message());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+        try {
+            result.tunnels.push_back(load_tunnel_config_file(file));
+        } catch (const ConfigError& problem) {
+            result.errors.push_back(file.string() + ": " + problem.what());
+        }
+    }
+    return result;
+}
+
+}  // namespace tunlab

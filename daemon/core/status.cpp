@@ -1,0 +1,49 @@
+#include "core/status.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace tunlab {
+
+namespace {
+
+nlohmann::json peer_json(const PeerView& view) {
+    nlohmann::json peer;
+    peer["endpoint"] = view.config.endpoint ? nlohmann::json(view.config.endpoint->to_string())
+                                            : nlohmann::json(nullptr);
+    peer["allowed_ips"] = nlohmann::json::array();
+    for (const auto& prefix : view.config.allowed_ips) {
+        peer["allowed_ips"].push_back(prefix.to_string());
+    }
+    peer["learned"] = view.learned;
+    peer["keepalive"] = view.config.keepalive_seconds;
+    const TrafficCounters& counters = view.peer->counters;
+    peer["last_receive"] = counters.last_receive_us.read();
+    peer["last_send"] = counters.last_send_us.read();
+    CounterMap map;
+    counters.add_to(map);
+    peer["counters"] = map;
+    return peer;
+}
+
+}  // namespace
+
+nlohmann::json status_json(const TunnelManager& manager) {
+    nlohmann::json tunnels = nlohmann::json::object();
+    for (const auto& [name, tunnel] : manager.tunnels()) {
+        nlohmann::json entry;
+        const TunnelConfig& config = tunnel->config();
+        entry["interface"] = tunnel->interface_name();
+        entry["mode"] = config.mode == DeviceMode::Tun ? "tun" : "tap";
+        entry["listen_port"] = tunnel->listen_port();
+        entry["mtu"] = config.effective_mtu();
+        entry["counters"] = tunnel->counters().snapshot();
+        entry["peers"] = nlohmann::json::array();
+        for (const PeerView& view : *tunnel->peers()) {
+            entry["peers"].push_back(peer_json(view));
+        }
+        tunnels[name] = std::move(entry);
+    }
+    return nlohmann::json{{"tunnels", std::move(tunnels)}};
+}
+
+}  // namespace tunlab

@@ -1,0 +1,30 @@
+#include "dataplane/counters.hpp"
+
+#include <chrono>
+
+namespace tunlab {
+
+void TrafficCounters::add_to(CounterMap& map) const {
+    map["rx_packets"] = rx_packets.read();
+    map["rx_bytes"] = rx_bytes.read();
+    map["tx_packets"] = tx_packets.read();
+    map["tx_bytes"] = tx_bytes.read();
+}
+
+CounterMap TunnelCounters::snapshot() const {
+    CounterMap map;
+    add_to(map);
+    map["rx_keepalives"] = rx_keepalives.read();
+    for (size_t i = 0; i < kDropReasonCount; ++i) {
+        map["drop_" + std::string(kDropReasonNames[i])] = drops[i].read();
+    }
+    return map;
+}
+
+uint64_t now_microseconds() {
+    using namespace std::chrono;
+    return static_cast<uint64_t>(
+        duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace tunlab

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "dataplane/drop_reason.hpp"
+
+namespace tunlab {
+
+// Counters are written by exactly one data-plane thread and read by anyone. With a single
+// writer, a relaxed load + store is enough (no read-modify-write, no lock) and readers see
+// each value whole.
+class Counter {
+  public:
+    void add(uint64_t amount) {
+        value_.store(value_.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+    }
+    void set(uint64_t value) { value_.store(value, std::memory_order_relaxed); }
+    uint64_t read() const { return value_.load(std::memory_order_relaxed); }
+
+  private:
+    std::atomic<uint64_t> value_{0};
+};
+
+using CounterMap = std::map<std::string, uint64_t>;
+
+struct TrafficCounters {
+    Counter rx_packets;
+    Counter rx_bytes;
+    Counter tx_packets;
+    Counter tx_bytes;
+    Counter last_receive_us;  // µs since the epoch; 0 = never
+    Counter last_send_us;
+
+    void add_rx(size_t bytes, uint64_t now_us) {
+        rx_packets.add(1);
+        rx_bytes.add(bytes);
+        last_receive_us.set(now_us);
+    }
+    void add_tx(size_t bytes, uint64_t now_us) {
+        tx_packets.add(1);
+        tx_bytes.add(bytes);
+        last_send_us.set(now_us);
+    }
+    void add_to(CounterMap& map) const;
+};
+
+struct TunnelCounters : TrafficCounters {
+    Counter rx_keepalives;
+    std::array<Counter, kDropReasonCount> drops;
+
+    void drop(DropReason reason) { drops[static_cast<size_t>(reason)].add(1); }
+    CounterMap snapshot() const;
+};
+
+uint64_t now_microseconds();
+
+}  // namespace tunlab

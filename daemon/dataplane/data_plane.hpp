@@ -1,0 +1,75 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "dataplane/counters.hpp"
+#include "dataplane/peer_table.hpp"
+#include "system/tun_device.hpp"
+#include "util/unique_fd.hpp"
+
+namespace tunlab {
+
+struct DataPlaneSettings {
+    DeviceMode mode = DeviceMode::Tun;
+    size_t mtu = 1472;
+    LearningPolicy learning;
+};
+
+// Moves packets between one tunnel's device and its UDP socket on a thread of its own. It owns
+// the peer table: the control plane changes peers only by posting commands, which run between
+// batches of packets, and reads them through the immutable views the data plane publishes.
+// Nothing here ever waits for the control plane.
+class DataPlane {
+  public:
+    using Command = std::function<void(PeerTable&)>;
+
+    DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneSettings settings);
+    ~DataPlane();
+    DataPlane(const DataPlane&) = delete;
+    DataPlane& operator=(const DataPlane&) = delete;
+
+    void start();
+    void post(Command command);
+
+    std::shared_ptr<const PeerViews> peers() const { return views_.load(); }
+    const TunnelCounters& counters() const { return counters_; }
+
+  private:
+    void run();
+    void run_commands();
+    void on_timer();
+    void read_device();
+    void read_socket();
+    void forward_from_device(std::span<const uint8_t> packet);
+    void deliver_from_network(std::span<const uint8_t> datagram, const Endpoint& from);
+    Peer* identify_sender(Peer* known, const Endpoint& from, const std::optional<IpAddress>& source,
+                          std::span<const uint8_t> datagram);
+    void send_to(Peer& peer, std::span<const uint8_t> packet);
+    void publish();
+
+    const int device_fd_;
+    const int socket_fd_;
+    const DataPlaneSettings settings_;
+    PeerTable table_;
+    TunnelCounters counters_;
+    bool table_changed_ = true;
+
+    UniqueFd epoll_;
+    UniqueFd wakeup_;  // eventfd: commands queued or stop requested
+    UniqueFd timer_;   // timerfd: learned-peer expiry and keepalives
+    std::vector<uint8_t> buffer_;
+
+    std::mutex commands_mutex_;
+    std::vector<Command> commands_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::shared_ptr<const PeerViews>> views_;
+    std::thread thread_;
+};
+
+}  // namespace tunlab

@@ -1,0 +1,184 @@
+#include "dataplane/peer_table.hpp"
+
+#include <algorithm>
+
+namespace tunlab {
+
+namespace {
+// Bounds the TAP forwarding table: a flood of frames with made-up source addresses must not
+// grow memory without limit. Past it, unknown destinations are flooded, which stays correct.
+constexpr size_t kMaxMacEntries = 4096;
+}  // namespace
+
+size_t MacAddressHash::operator()(const MacAddress& mac) const noexcept {
+    uint64_t value = 0;
+    for (uint8_t byte : mac) {
+        value = (value << 8) | byte;
+    }
+    return std::hash<uint64_t>{}(value);
+}
+
+PeerTable::PeerTable(LearningPolicy policy, int socket_family)
+    : policy_(policy), socket_family_(socket_family) {}
+
+void PeerTable::upsert(PeerId id, const PeerConfig& config) {
+    auto position = peers_.find(id);
+    if (position == peers_.end()) {
+        position = peers_.emplace(id, std::make_shared<Peer>()).first;
+        position->second->id = id;
+    } else {
+        unindex(*position->second);
+    }
+    Peer& peer = *position->second;
+    peer.config = config;
+    if (config.endpoint) {
+        peer.config.endpoint = config.endpoint->for_socket_family(socket_family_);
+    }
+    // Take over the prefixes this peer claims from whoever held them.
+    for (const Prefix& prefix : config.allowed_ips) {
+        if (Peer* const* holder = by_prefix_.find_exact(prefix); holder && *holder != &peer) {
+            Peer& previous = **holder;
+            unindex(previous);
+            std::erase(previous.config.allowed_ips, prefix);
+            if (previous.learned && previous.config.allowed_ips.empty()) {
+                erase(peers_.find(previous.id));
+            } else {
+                index(previous);
+            }
+        }
+    }
+    index(peer);
+}
+
+bool PeerTable::remove(PeerId id) {
+    const auto position = peers_.find(id);
+    if (position == peers_.end()) {
+        return false;
+    }
+    erase(position);
+    return true;
+}
+
+void PeerTable::erase(std::map<PeerId, std::shared_ptr<Peer>>::iterator position) {
+    unindex(*position->second);
+    if (position->second->learned) {
+        --learned_count_;
+    }
+    peers_.erase(position);
+}
+
+void PeerTable::index(Peer& peer) {
+    for (const Prefix& prefix : peer.config.allowed_ips) {
+        by_prefix_.insert(prefix, &peer);
+    }
+    if (peer.config.endpoint) {
+        // An endpoint belongs to one peer: whoever had it before has lost it (e.g. a NAT
+        // reused the port).
+        auto [slot, inserted] = by_endpoint_.emplace(*peer.config.endpoint, &peer);
+        if (!inserted && slot->second != &peer) {
+            slot->second->config.endpoint.reset();
+            slot->second = &peer;
+        }
+    }
+}
+
+void PeerTable::unindex(Peer& peer) {
+    for (const Prefix& prefix : peer.config.allowed_ips) {
+        if (Peer* const* holder = by_prefix_.find_exact(prefix); holder && *holder == &peer) {
+            by_prefix_.erase(prefix);
+        }
+    }
+    if (peer.config.endpoint) {
+        const auto slot = by_endpoint_.find(*peer.config.endpoint);
+        if (slot != by_endpoint_.end() && slot->second == &peer) {
+            by_endpoint_.erase(slot);
+        }
+    }
+    std::erase_if(by_mac_, [&peer](const auto& entry) { return entry.second == &peer; });
+}
+
+Peer* PeerTable::route(const IpAddress& destination) const {
+    Peer* const* found = by_prefix_.longest_match(destination);
+    return found ? *found : nullptr;
+}
+
+Peer* PeerTable::by_endpoint(const Endpoint& endpoint) const {
+    const auto found = by_endpoint_.find(endpoint);
+    return found == by_endpoint_.end() ? nullptr : found->second;
+}
+
+Peer* PeerTable::by_mac(const MacAddress& mac) const {
+    const auto found = by_mac_.find(mac);
+    return found == by_mac_.end() ? nullptr : found->second;
+}
+
+bool PeerTable::allows_source(const Peer& peer, const IpAddress& source) {
+    return std::any_of(peer.config.allowed_ips.begin(), peer.config.allowed_ips.end(),
+                       [&source](const Prefix& prefix) { return prefix.contains(source); });
+}
+
+PeerTable::LearnResult PeerTable::learn(const Endpoint& endpoint,
+                                        const std::optional<IpAddress>& source, Peer** learned) {
+    if (!policy_.enabled) {
+        return LearnResult::Disabled;
+    }
+    if (learned_count_ >= policy_.max_peers) {
+        return LearnResult::Full;
+    }
+    const PeerId id = next_learned_id_++;
+    auto peer = std::make_shared<Peer>();
+    peer->id = id;
+    peer->learned = true;
+    peer->config.endpoint = endpoint;
+    if (source) {
+        peer->config.allowed_ips.push_back(Prefix::host(*source));
+    }
+    *learned = peer.get();
+    peers_.emplace(id, std::move(peer));
+    ++learned_count_;
+    index(**learned);
+    return LearnResult::Learned;
+}
+
+void PeerTable::move_endpoint(Peer& peer, const Endpoint& endpoint) {
+    unindex(peer);
+    peer.config.endpoint = endpoint;
+    index(peer);
+}
+
+void PeerTable::remember_mac(const MacAddress& mac, Peer& peer) {
+    const auto found = by_mac_.find(mac);
+    if (found != by_mac_.end()) {
+        found->second = &peer;
+    } else if (by_mac_.size() < kMaxMacEntries) {
+        by_mac_.emplace(mac, &peer);
+    }
+}
+
+size_t PeerTable::expire_idle(uint64_t now_us) {
+    size_t expired = 0;
+    for (auto position = peers_.begin(); position != peers_.end();) {
+        const Peer& peer = *position->second;
+        const uint64_t last = peer.counters.last_receive_us.read();
+        if (peer.learned && now_us > last && now_us - last > policy_.idle_timeout_us) {
+            auto next = std::next(position);
+            erase(position);
+            position = next;
+            ++expired;
+        } else {
+            ++position;
+        }
+    }
+    return expired;
+}
+
+std::shared_ptr<const PeerViews> PeerTable::make_views() const {
+    auto views = std::make_shared<PeerViews>();
+    views->reserve(peers_.size());
+    for (const auto& [id, peer] : peers_) {
+        views->push_back(PeerView{id, peer->learned, peer->config, peer});
+    }
+    return views;
+}
+
+}  // namespace tunlab

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+#include "dataplane/peer.hpp"
+#include "net/endpoint.hpp"
+#include "net/prefix_table.hpp"
+
+namespace tunlab {
+
+struct LearningPolicy {
+    bool enabled = true;
+    size_t max_peers = 1024;
+    uint64_t idle_timeout_us = 180'000'000;
+};
+
+using MacAddress = std::array<uint8_t, 6>;
+
+struct MacAddressHash {
+    size_t operator()(const MacAddress& mac) const noexcept;
+};
+
+// The peers of one tunnel and the three ways the data plane finds them: by inner address
+// (longest prefix over allowed IPs), by outer endpoint, and (TAP) by Ethernet address.
+// Owned and used by one data-plane thread only.
+class PeerTable {
+  public:
+    enum class LearnResult { Learned, Disabled, Full };
+
+    PeerTable(LearningPolicy policy, int socket_family);
+
+    // Adds or replaces a configured peer. Allowed IPs it claims are taken from any other peer
+    // that held them (a learned peer left with none is forgotten).
+    void upsert(PeerId id, const PeerConfig& config);
+    bool remove(PeerId id);
+
+    Peer* route(const IpAddress& destination) const;
+    Peer* by_endpoint(const Endpoint& endpoint) const;
+    Peer* by_mac(const MacAddress& mac) const;
+    static bool allows_source(const Peer& peer, const IpAddress& source);
+
+    // A datagram from `endpoint` carrying `source` (TUN mode) belongs to no known endpoint.
+    // Learns a peer; `source` nullopt (TAP mode) learns a peer without allowed IPs.
+    LearnResult learn(const Endpoint& endpoint, const std::optional<IpAddress>& source,
+                      Peer** learned);
+    void move_endpoint(Peer& peer, const Endpoint& endpoint);
+    void remember_mac(const MacAddress& mac, Peer& peer);
+
+    // Forgets learned peers idle for longer than the policy allows. Returns how many.
+    size_t expire_idle(uint64_t now_us);
+
+    template <typename Function>
+    void for_each(Function&& function) const {
+        for (const auto& [id, peer] : peers_) {
+            function(*peer);
+        }
+    }
+
+    size_t learned_count() const { return learned_count_; }
+    std::shared_ptr<const PeerViews> make_views() const;
+
+  private:
+    void index(Peer& peer);
+    void unindex(Peer& peer);
+    void erase(std::map<PeerId, std::shared_ptr<Peer>>::iterator position);
+
+    LearningPolicy policy_;
+    int socket_family_;
+    PeerId next_learned_id_ = 1ull << 63;  // learned peers get ids apart from configured ones
+    size_t learned_count_ = 0;
+    std::map<PeerId, std::shared_ptr<Peer>> peers_;
+    PrefixTable<Peer*> by_prefix_;
+    std::unordered_map<Endpoint, Peer*, EndpointHash> by_endpoint_;
+    std::unordered_map<MacAddress, Peer*, MacAddressHash> by_mac_;
+};
+
+}  // namespace tunlab
