@@ -1,5 +1,6 @@
 #include "app/daemon.hpp"
 
+#include <poll.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 
@@ -7,9 +8,11 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "config/tunnel_config.hpp"
 #include "core/status.hpp"
+#include "service/bus_service.hpp"
 #include "util/atomic_file.hpp"
 #include "util/log.hpp"
 #include "util/system_error.hpp"
@@ -34,50 +37,94 @@ void Daemon::block_signals() {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-Daemon::Daemon(Directories directories) : directories_(std::move(directories)) {
+Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
     const sigset_t set = handled_signals();
-    signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC));
+    signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_.valid()) {
         throw system_error("signalfd");
     }
 }
 
+Daemon::~Daemon() {
+    bus_.reset();  // the bus objects refer to the tunnels
+}
+
 int Daemon::run() {
-    log::info("tunlabd starting; configuration in ", directories_.config.string());
+    log::info("tunlabd ", options_.version, " starting; configuration in ",
+              options_.directories.config.string());
     load_configuration();
+    if (options_.use_bus) {
+        bus_ = std::make_unique<bus::BusService>(manager_, options_.version, bus::Authorizer());
+    }
     tell_systemd("READY=1");
+    std::vector<pollfd> fds;
     while (true) {
-        signalfd_siginfo info{};
-        const ssize_t length = ::read(signals_.get(), &info, sizeof info);
-        if (length != sizeof info) {
-            if (errno == EINTR) {
-                continue;
-            }
-            log::error("reading signals: ", std::strerror(errno));
+        fds.clear();
+        fds.push_back({signals_.get(), POLLIN, 0});
+        int timeout_ms = -1;
+        if (bus_) {
+            // sd-bus may want other events (POLLOUT while a reply is queued) or a timeout on
+            // every turn, so ask again each time.
+            bus_->process();
+            fds.push_back(bus_->poll_entry());
+            timeout_ms = bus_->poll_timeout_ms();
+        }
+        const size_t first_tunnel = fds.size();
+        for (const auto& [name, tunnel] : manager_.tunnels()) {
+            fds.push_back({tunnel->events_fd(), POLLIN, 0});
+        }
+        if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
+            log::error("poll: ", std::strerror(errno));
             return 1;
         }
-        switch (info.ssi_signo) {
-            case SIGTERM:
-            case SIGINT:
-                tell_systemd("STOPPING=1");
-                log::info("stopping on signal ", info.ssi_signo);
-                manager_.stop_all();
-                return 0;
-            case SIGHUP:
-                tell_systemd("RELOADING=1");
-                log::info("reloading configuration");
-                load_configuration();
-                tell_systemd("READY=1");
-                break;
-            case SIGUSR1:
-                write_status();
-                break;
+        bool peers_changed = false;
+        size_t index = first_tunnel;
+        for (const auto& [name, tunnel] : manager_.tunnels()) {
+            if (fds[index++].revents & POLLIN) {
+                tunnel->consume_events();
+                peers_changed = true;
+            }
+        }
+        if (peers_changed && bus_) {
+            bus_->sync();
+        }
+        if ((fds[0].revents & POLLIN) && !handle_signal()) {
+            return 0;
         }
     }
 }
 
+bool Daemon::handle_signal() {
+    signalfd_siginfo info{};
+    if (::read(signals_.get(), &info, sizeof info) != sizeof info) {
+        return true;
+    }
+    switch (info.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+            tell_systemd("STOPPING=1");
+            log::info("stopping on signal ", info.ssi_signo);
+            bus_.reset();
+            manager_.stop_all();
+            return false;
+        case SIGHUP:
+            tell_systemd("RELOADING=1");
+            log::info("reloading configuration");
+            load_configuration();
+            if (bus_) {
+                bus_->sync();
+            }
+            tell_systemd("READY=1");
+            break;
+        case SIGUSR1:
+            write_status();
+            break;
+    }
+    return true;
+}
+
 void Daemon::load_configuration() {
-    const ConfigDirectory loaded = load_config_directory(directories_.config);
+    const ConfigDirectory loaded = load_config_directory(options_.directories.config);
     for (const auto& error : loaded.errors) {
         log::error(error);
     }
@@ -92,8 +139,8 @@ void Daemon::write_status() {
     nlohmann::json status = status_json(manager_);
     status["generation"] = ++status_generation_;
     try {
-        std::filesystem::create_directories(directories_.runtime);
-        write_file_atomically(directories_.runtime / "status.json", status.dump(2) + "\n");
+        std::filesystem::create_directories(options_.directories.runtime);
+        write_file_atomically(options_.directories.runtime / "status.json", status.dump(2) + "\n");
     } catch (const std::exception& error) {
         log::error("cannot write status: ", error.what());
     }

@@ -6,17 +6,24 @@
 #include "util/log.hpp"
 
 int main(int argc, char** argv) {
-    tunlab::Directories directories = tunlab::default_directories();
+    tunlab::DaemonOptions options;
+    options.directories = tunlab::default_directories();
+    options.version = TUNLAB_VERSION;
+    bool no_bus = false;
     bool debug = false;
 
     CLI::App app{"tunlabd: the tunlab VPN tunnel daemon"};
     app.set_version_flag("--version", std::string(TUNLAB_VERSION));
-    app.add_option("--config-dir", directories.config, "Directory of tunnel files (<name>.json)")
+    app.add_option("--config-dir", options.directories.config,
+                   "Directory of tunnel files (<name>.json)")
         ->capture_default_str();
-    app.add_option("--state-dir", directories.state, "Directory for state kept across restarts")
+    app.add_option("--state-dir", options.directories.state,
+                   "Directory for state kept across restarts")
         ->capture_default_str();
-    app.add_option("--runtime-dir", directories.runtime, "Directory for status.json")
+    app.add_option("--runtime-dir", options.directories.runtime, "Directory for status.json")
         ->capture_default_str();
+    app.add_flag("--no-bus", no_bus,
+                 "Run from the configuration directory only, without the D-Bus API");
     app.add_flag("--debug", debug, "Log debug messages");
     CLI11_PARSE(app, argc, argv);
 
@@ -25,7 +32,8 @@ int main(int argc, char** argv) {
     // loop's signalfd sees these signals.
     tunlab::Daemon::block_signals();
     try {
-        tunlab::Daemon daemon(directories);
+        options.use_bus = !no_bus;
+        tunlab::Daemon daemon(options);
         return daemon.run();
     } catch (const std::exception& error) {
         tunlab::log::error("fatal: ", error.what());

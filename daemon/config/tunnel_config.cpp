@@ -130,37 +130,6 @@ class ObjectReader {
     std::set<std::string> used_;
 };
 
-Prefix parse_prefix(const std::string& text, const std::string& field) {
-    auto prefix = Prefix::parse(text);
-    if (!prefix) {
-        throw ConfigError(field, "'" + text + "' is not a CIDR prefix such as 192.168.60.0/24");
-    }
-    return *prefix;
-}
-
-PeerConfig parse_peer(const json& object, const std::string& path, const TunnelConfig& tunnel) {
-    ObjectReader reader(object, path);
-    PeerConfig peer;
-    if (auto endpoint = reader.string("endpoint")) {
-        std::string why;
-        peer.endpoint = Endpoint::parse(*endpoint, &why);
-        if (!peer.endpoint) {
-            throw ConfigError(reader.field("endpoint"), "'" + *endpoint + "': " + why);
-        }
-        if (peer.endpoint->is_ipv6() && tunnel.listen_address.family == Family::V4) {
-            throw ConfigError(reader.field("endpoint"),
-                              "an IPv6 endpoint needs an IPv6 listen_address (such as ::)");
-        }
-    }
-    reader.strings("allowed_ips", [&](const std::string& text, const std::string& field) {
-        peer.allowed_ips.push_back(parse_prefix(text, field));
-    });
-    peer.keepalive_seconds =
-        static_cast<uint16_t>(reader.number("keepalive", 0, 65535).value_or(0));
-    reader.reject_unknown_keys();
-    return peer;
-}
-
 bool is_valid_interface_name(const std::string& name) {
     // What the kernel accepts (dev_valid_name), plus at most one %d template.
     if (name.empty() || name.size() >= IFNAMSIZ || name == "." || name == "..") {
@@ -187,6 +156,61 @@ bool is_valid_tunnel_name(std::string_view name) {
                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                       c == '_' || c == '-';
            });
+}
+
+Prefix parse_prefix(const std::string& text, const std::string& field) {
+    auto prefix = Prefix::parse(text);
+    if (!prefix) {
+        throw ConfigError(field, "'" + text + "' is not a CIDR prefix such as 192.168.60.0/24");
+    }
+    return *prefix;
+}
+
+InterfaceAddress parse_interface_address(const std::string& text, const std::string& field) {
+    auto address = InterfaceAddress::parse(text);
+    if (!address) {
+        throw ConfigError(field, "'" + text +
+                                     "' is not an address with prefix length, such as "
+                                     "192.168.53.99/24");
+    }
+    return *address;
+}
+
+PeerConfig peer_config_from_json(const json& object, const std::string& path,
+                                 const IpAddress& listen_address) {
+    ObjectReader reader(object, path);
+    PeerConfig peer;
+    if (auto endpoint = reader.string("endpoint")) {
+        std::string why;
+        peer.endpoint = Endpoint::parse(*endpoint, &why);
+        if (!peer.endpoint) {
+            throw ConfigError(reader.field("endpoint"), "'" + *endpoint + "': " + why);
+        }
+        if (peer.endpoint->is_ipv6() && listen_address.family == Family::V4) {
+            throw ConfigError(reader.field("endpoint"),
+                              "an IPv6 endpoint needs an IPv6 listen_address (such as ::)");
+        }
+    }
+    reader.strings("allowed_ips", [&](const std::string& text, const std::string& field) {
+        peer.allowed_ips.push_back(parse_prefix(text, field));
+    });
+    peer.keepalive_seconds =
+        static_cast<uint16_t>(reader.number("keepalive", 0, 65535).value_or(0));
+    reader.reject_unknown_keys();
+    return peer;
+}
+
+json peer_config_to_json(const PeerConfig& peer) {
+    json entry;
+    if (peer.endpoint) {
+        entry["endpoint"] = peer.endpoint->to_string();
+    }
+    entry["allowed_ips"] = json::array();
+    for (const auto& prefix : peer.allowed_ips) {
+        entry["allowed_ips"].push_back(prefix.to_string());
+    }
+    entry["keepalive"] = peer.keepalive_seconds;
+    return entry;
 }
 
 uint32_t TunnelConfig::effective_mtu() const {
@@ -234,13 +258,7 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
         throw ConfigError("protocol", "'" + *protocol + "' is not supported (only \"plain\")");
     }
     reader.strings("addresses", [&](const std::string& text, const std::string& field) {
-        auto address = InterfaceAddress::parse(text);
-        if (!address) {
-            throw ConfigError(field, "'" + text +
-                                         "' is not an address with prefix length, "
-                                         "such as 192.168.53.99/24");
-        }
-        config.addresses.push_back(*address);
+        config.addresses.push_back(parse_interface_address(text, field));
     });
     if (auto listen = reader.string("listen_address")) {
         auto address = IpAddress::parse(*listen);
@@ -265,7 +283,7 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
         std::map<Prefix, size_t> owner;
         for (size_t i = 0; i < peers->size(); ++i) {
             const std::string path = "peers[" + std::to_string(i) + "]";
-            config.peers.push_back(parse_peer((*peers)[i], path, config));
+            config.peers.push_back(peer_config_from_json((*peers)[i], path, config.listen_address));
             for (const Prefix& prefix : config.peers.back().allowed_ips) {
                 if (auto [slot, fresh] = owner.emplace(prefix, i); !fresh) {
                     throw ConfigError(path + ".allowed_ips",
@@ -309,16 +327,7 @@ json tunnel_config_to_json(const TunnelConfig& config) {
     }
     object["peers"] = json::array();
     for (const auto& peer : config.peers) {
-        json entry;
-        if (peer.endpoint) {
-            entry["endpoint"] = peer.endpoint->to_string();
-        }
-        entry["allowed_ips"] = json::array();
-        for (const auto& prefix : peer.allowed_ips) {
-            entry["allowed_ips"].push_back(prefix.to_string());
-        }
-        entry["keepalive"] = peer.keepalive_seconds;
-        object["peers"].push_back(std::move(entry));
+        object["peers"].push_back(peer_config_to_json(peer));
     }
     return object;
 }

@@ -52,6 +52,15 @@ bool is_valid_tunnel_name(std::string_view name);
 TunnelConfig tunnel_config_from_json(std::string_view name, const nlohmann::json& json);
 nlohmann::json tunnel_config_to_json(const TunnelConfig& config);
 
+// One entry of "peers"; `path` prefixes field names in errors ("peers[2]", or "" for the bus).
+PeerConfig peer_config_from_json(const nlohmann::json& json, const std::string& path,
+                                 const IpAddress& listen_address);
+nlohmann::json peer_config_to_json(const PeerConfig& peer);
+
+// Checks one interface address / route / allowed-IP text; `field` names it in the error.
+InterfaceAddress parse_interface_address(const std::string& text, const std::string& field);
+Prefix parse_prefix(const std::string& text, const std::string& field);
+
 // Reads "<dir>/<name>.json"; throws ConfigError (field "" for a file that is not JSON).
 TunnelConfig load_tunnel_config_file(const std::filesystem::path& path);
 

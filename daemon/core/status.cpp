@@ -31,12 +31,11 @@ nlohmann::json status_json(const TunnelManager& manager) {
     nlohmann::json tunnels = nlohmann::json::object();
     for (const auto& [name, tunnel] : manager.tunnels()) {
         nlohmann::json entry;
-        const TunnelConfig& config = tunnel->config();
         entry["interface"] = tunnel->interface_name();
-        entry["mode"] = config.mode == DeviceMode::Tun ? "tun" : "tap";
+        entry["mode"] = tunnel->config().mode == DeviceMode::Tun ? "tun" : "tap";
         entry["listen_port"] = tunnel->listen_port();
-        entry["mtu"] = config.effective_mtu();
-        entry["counters"] = tunnel->counters().snapshot();
+        entry["mtu"] = tunnel->mtu();
+        entry["counters"] = tunnel->counters();
         entry["peers"] = nlohmann::json::array();
         for (const PeerView& view : *tunnel->peers()) {
             entry["peers"].push_back(peer_json(view));

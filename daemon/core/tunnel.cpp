@@ -1,14 +1,26 @@
 #include "core/tunnel.hpp"
 
+#include <algorithm>
+
+#include "core/error.hpp"
 #include "util/log.hpp"
 
 namespace tunlab {
+
+namespace {
+
+RequestError failed(const std::string& what, const std::exception& cause) {
+    return RequestError(ErrorKind::Failed, what + ": " + cause.what());
+}
+
+}  // namespace
 
 Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
     : config_(config),
       netlink_(netlink),
       device_(config.mode, config.interface_or_template()),
       socket_(config.listen_address, config.listen_port) {
+    config_.peers.clear();
     try {
         configure_device();
     } catch (...) {
@@ -23,11 +35,13 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
     settings.learning.idle_timeout_us = uint64_t{config_.learned_peer_timeout_seconds} * 1'000'000;
     data_plane_ =
         std::make_unique<DataPlane>(device_.fd(), socket_.fd(), socket_.family(), settings);
-    // Configured peers get ids 1..n in file order; learned peers are numbered apart.
-    data_plane_->post([peers = config_.peers](PeerTable& table) {
-        PeerId id = 1;
-        for (const auto& peer : peers) {
-            table.upsert(id++, peer);
+    for (const auto& peer : config.peers) {
+        configured_peers_.emplace(data_plane_->allocate_peer_id(), peer);
+    }
+    // Posted before start(), so the peers are in place before the first packet.
+    data_plane_->post([peers = configured_peers_](PeerTable& table) {
+        for (const auto& [id, peer] : peers) {
+            table.upsert(id, peer);
         }
     });
     data_plane_->start();
@@ -36,6 +50,14 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
 Tunnel::~Tunnel() {
     data_plane_.reset();
     undo_device_configuration();
+}
+
+TunnelConfig Tunnel::config() const {
+    TunnelConfig current = config_;
+    for (const auto& [id, peer] : configured_peers_) {
+        current.peers.push_back(peer);
+    }
+    return current;
 }
 
 void Tunnel::configure_device() {
@@ -68,6 +90,166 @@ void Tunnel::undo_device_configuration() noexcept {
     }
     for (const auto& address : config_.addresses) {
         undo("address", [&] { netlink_.remove_address(device_.index(), address); });
+    }
+}
+
+void Tunnel::execute(DataPlane::Command command) {
+    if (!data_plane_->execute(std::move(command))) {
+        throw RequestError(ErrorKind::Failed,
+                           "the data plane of tunnel " + config_.name + " is not responding");
+    }
+}
+
+void Tunnel::check_peer(PeerId id, const PeerConfig& peer) const {
+    if (peer.endpoint && !peer.endpoint->for_socket_family(socket_.family())) {
+        throw RequestError(ErrorKind::InvalidArgument,
+                           "endpoint: " + peer.endpoint->to_string() +
+                               " is IPv6 but the tunnel listens on IPv4 only");
+    }
+    // Two configured peers may not claim the same thing; a learned peer yields (see PeerTable).
+    for (const auto& [other_id, other] : configured_peers_) {
+        if (other_id == id) {
+            continue;
+        }
+        if (peer.endpoint && other.endpoint && *peer.endpoint == *other.endpoint) {
+            throw RequestError(ErrorKind::AlreadyExists, "endpoint: " + peer.endpoint->to_string() +
+                                                             " already belongs to peer " +
+                                                             std::to_string(other_id));
+        }
+        for (const Prefix& prefix : peer.allowed_ips) {
+            if (std::find(other.allowed_ips.begin(), other.allowed_ips.end(), prefix) !=
+                other.allowed_ips.end()) {
+                throw RequestError(ErrorKind::AlreadyExists, "allowed_ips: " + prefix.to_string() +
+                                                                 " already belongs to peer " +
+                                                                 std::to_string(other_id));
+            }
+        }
+    }
+}
+
+PeerView Tunnel::find_peer(PeerId id) const {
+    for (const PeerView& view : *data_plane_->peers()) {
+        if (view.id == id) {
+            return view;
+        }
+    }
+    throw RequestError(ErrorKind::NotFound,
+                       "tunnel " + config_.name + " has no peer " + std::to_string(id));
+}
+
+PeerId Tunnel::add_peer(const PeerConfig& peer) {
+    const PeerId id = data_plane_->allocate_peer_id();
+    check_peer(id, peer);
+    execute([id, peer](PeerTable& table) { table.upsert(id, peer); });
+    configured_peers_.emplace(id, peer);
+    return id;
+}
+
+void Tunnel::remove_peer(PeerId id) {
+    find_peer(id);
+    execute([id](PeerTable& table) { table.remove(id); });
+    configured_peers_.erase(id);
+}
+
+void Tunnel::set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoint) {
+    PeerConfig changed = find_peer(id).config;
+    changed.endpoint = endpoint;
+    check_peer(id, changed);
+    execute([id, endpoint](PeerTable& table) {
+        if (Peer* peer = table.find(id)) {
+            PeerConfig updated = peer->config;
+            updated.endpoint = endpoint;
+            table.upsert(id, updated);
+        }
+    });
+    if (auto configured = configured_peers_.find(id); configured != configured_peers_.end()) {
+        configured->second.endpoint = endpoint;
+    }
+}
+
+void Tunnel::set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_ips) {
+    PeerConfig changed = find_peer(id).config;
+    changed.allowed_ips = allowed_ips;
+    check_peer(id, changed);
+    execute([id, allowed_ips](PeerTable& table) {
+        if (Peer* peer = table.find(id)) {
+            // Keep the endpoint the peer has now: it may have roamed.
+            PeerConfig updated = peer->config;
+            updated.allowed_ips = allowed_ips;
+            table.upsert(id, updated);
+        }
+    });
+    if (auto configured = configured_peers_.find(id); configured != configured_peers_.end()) {
+        configured->second.allowed_ips = allowed_ips;
+    }
+}
+
+void Tunnel::add_address(const InterfaceAddress& address) {
+    if (std::find(config_.addresses.begin(), config_.addresses.end(), address) !=
+        config_.addresses.end()) {
+        throw RequestError(ErrorKind::AlreadyExists,
+                           "cidr: " + address.to_string() + " is already on " + device_.name());
+    }
+    try {
+        netlink_.add_address(device_.index(), address);
+    } catch (const std::system_error& error) {
+        throw failed("add address " + address.to_string(), error);
+    }
+    config_.addresses.push_back(address);
+}
+
+void Tunnel::remove_address(const InterfaceAddress& address) {
+    const auto position = std::find(config_.addresses.begin(), config_.addresses.end(), address);
+    if (position == config_.addresses.end()) {
+        throw RequestError(ErrorKind::NotFound, "cidr: " + address.to_string() +
+                                                    " is not an address of tunnel " + config_.name);
+    }
+    try {
+        netlink_.remove_address(device_.index(), address);
+    } catch (const std::system_error& error) {
+        // Someone removed it behind our back: it is gone either way.
+        if (error.code().value() != EADDRNOTAVAIL) {
+            throw failed("remove address " + address.to_string(), error);
+        }
+    }
+    config_.addresses.erase(position);
+}
+
+void Tunnel::add_route(const Prefix& destination) {
+    if (std::find(config_.routes.begin(), config_.routes.end(), destination) !=
+        config_.routes.end()) {
+        throw RequestError(ErrorKind::AlreadyExists, "destination: " + destination.to_string() +
+                                                         " is already routed into " +
+                                                         device_.name());
+    }
+    try {
+        netlink_.add_route(device_.index(), destination);
+    } catch (const std::system_error& error) {
+        throw failed("add route " + destination.to_string(), error);
+    }
+    config_.routes.push_back(destination);
+}
+
+void Tunnel::remove_route(const Prefix& destination) {
+    const auto position = std::find(config_.routes.begin(), config_.routes.end(), destination);
+    if (position == config_.routes.end()) {
+        throw RequestError(ErrorKind::NotFound, "destination: " + destination.to_string() +
+                                                    " is not a route of tunnel " + config_.name);
+    }
+    try {
+        netlink_.remove_route(device_.index(), destination);
+    } catch (const std::system_error& error) {
+        if (error.code().value() != ESRCH) {
+            throw failed("remove route " + destination.to_string(), error);
+        }
+    }
+    config_.routes.erase(position);
+}
+
+void Tunnel::reset_counters() {
+    if (!data_plane_->reset_counters()) {
+        throw RequestError(ErrorKind::Failed,
+                           "the data plane of tunnel " + config_.name + " is not responding");
     }
 }
 

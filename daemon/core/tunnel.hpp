@@ -1,7 +1,10 @@
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "config/tunnel_config.hpp"
 #include "dataplane/data_plane.hpp"
@@ -14,6 +17,9 @@ namespace tunlab {
 // A running tunnel: its device configured as the config says, its UDP socket, and the data
 // plane moving packets between them. Construction brings it all up (or throws and leaves
 // nothing behind); destruction takes down what this tunnel created and nothing else.
+//
+// The methods that change it run on the control thread and throw RequestError with the kind
+// a client can act on.
 class Tunnel {
   public:
     Tunnel(const TunnelConfig& config, Netlink& netlink);
@@ -21,18 +27,38 @@ class Tunnel {
     Tunnel(const Tunnel&) = delete;
     Tunnel& operator=(const Tunnel&) = delete;
 
-    const TunnelConfig& config() const { return config_; }
+    // The configuration as it stands now, runtime changes included (learned peers are not
+    // configuration and are left out).
+    TunnelConfig config() const;
+    const std::string& name() const { return config_.name; }
     const std::string& interface_name() const { return device_.name(); }
     uint16_t listen_port() const { return socket_.bound_port(); }
-    int socket_family() const { return socket_.family(); }
-    const TunnelCounters& counters() const { return data_plane_->counters(); }
+    uint32_t mtu() const { return config_.effective_mtu(); }
+    bool running() const { return data_plane_->running(); }
+    CounterMap counters() const { return data_plane_->counters().snapshot(); }
     std::shared_ptr<const PeerViews> peers() const { return data_plane_->peers(); }
+    int events_fd() const { return data_plane_->events_fd(); }
+    void consume_events() { data_plane_->consume_events(); }
+
+    PeerId add_peer(const PeerConfig& peer);
+    void remove_peer(PeerId id);
+    void set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoint);
+    void set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_ips);
+    void add_address(const InterfaceAddress& address);
+    void remove_address(const InterfaceAddress& address);
+    void add_route(const Prefix& destination);
+    void remove_route(const Prefix& destination);
+    void reset_counters();
 
   private:
     void configure_device();
     void undo_device_configuration() noexcept;
+    void check_peer(PeerId id, const PeerConfig& peer) const;
+    PeerView find_peer(PeerId id) const;
+    void execute(DataPlane::Command command);
 
-    TunnelConfig config_;
+    TunnelConfig config_;  // peers live in configured_peers_
+    std::map<PeerId, PeerConfig> configured_peers_;
     Netlink& netlink_;
     TunDevice device_;
     UdpSocket socket_;

@@ -2,36 +2,41 @@
 
 #include <set>
 
+#include "core/error.hpp"
 #include "util/log.hpp"
 
 namespace tunlab {
 
 TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>& configs) {
     ApplyResult result;
-    std::set<std::string> wanted;
+    std::map<std::string, const TunnelConfig*> wanted;
     for (const auto& config : configs) {
-        wanted.insert(config.name);
+        wanted.emplace(config.name, &config);
     }
-    for (auto position = tunnels_.begin(); position != tunnels_.end();) {
-        if (!wanted.contains(position->first)) {
-            log::notice("tunnel ", position->first, ": stopped (no longer configured)");
-            position = tunnels_.erase(position);
-            ++result.stopped;
-        } else {
+    for (auto position = from_files_.begin(); position != from_files_.end();) {
+        const auto& [name, applied] = *position;
+        const auto want = wanted.find(name);
+        if (want != wanted.end() && *want->second == applied && tunnels_.contains(name)) {
+            wanted.erase(want);  // unchanged and running: leave it alone
             ++position;
+            continue;
         }
-    }
-    for (const auto& config : configs) {
-        const auto running = tunnels_.find(config.name);
-        if (running != tunnels_.end()) {
-            if (running->second->config() == config) {
-                continue;
-            }
-            log::notice("tunnel ", config.name, ": configuration changed, restarting");
-            tunnels_.erase(running);
+        if (tunnels_.erase(name) > 0) {
+            log::notice("tunnel ", name, ": stopped (configuration file ",
+                        want == wanted.end() ? "removed" : "changed", ")");
             ++result.stopped;
         }
-        if (start(config)) {
+        position = from_files_.erase(position);
+    }
+    for (const auto& [name, config] : wanted) {
+        if (tunnels_.contains(name)) {
+            log::warning("tunnel ", name, ": a tunnel of that name was created over the bus; ",
+                         "its configuration file is ignored");
+            continue;
+        }
+        if (auto tunnel = start(*config)) {
+            tunnels_.emplace(name, std::move(tunnel));
+            from_files_.emplace(name, *config);
             ++result.started;
         } else {
             ++result.failed;
@@ -40,22 +45,51 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
     return result;
 }
 
-bool TunnelManager::start(const TunnelConfig& config) {
+std::unique_ptr<Tunnel> TunnelManager::start(const TunnelConfig& config) {
     try {
         auto tunnel = std::make_unique<Tunnel>(config, netlink_);
         log::notice("tunnel ", config.name, ": up on ", tunnel->interface_name(), ", UDP port ",
                     tunnel->listen_port(), ", ", config.peers.size(), " peer(s), MTU ",
-                    config.effective_mtu());
-        tunnels_.emplace(config.name, std::move(tunnel));
-        return true;
+                    tunnel->mtu());
+        return tunnel;
     } catch (const std::exception& error) {
         log::error("tunnel ", config.name, ": cannot start: ", error.what());
-        return false;
+        return nullptr;
     }
 }
 
 void TunnelManager::stop_all() {
     tunnels_.clear();
+    from_files_.clear();
+}
+
+Tunnel& TunnelManager::create(const TunnelConfig& config) {
+    if (tunnels_.contains(config.name)) {
+        throw RequestError(ErrorKind::AlreadyExists,
+                           "name: a tunnel named " + config.name + " already exists");
+    }
+    try {
+        auto tunnel = std::make_unique<Tunnel>(config, netlink_);
+        log::notice("tunnel ", config.name, ": created on ", tunnel->interface_name(),
+                    ", UDP port ", tunnel->listen_port());
+        return *tunnels_.emplace(config.name, std::move(tunnel)).first->second;
+    } catch (const std::exception& error) {
+        throw RequestError(ErrorKind::Failed,
+                           "cannot create tunnel " + config.name + ": " + error.what());
+    }
+}
+
+void TunnelManager::remove(const std::string& name) {
+    if (tunnels_.erase(name) == 0) {
+        throw RequestError(ErrorKind::NotFound, "name: there is no tunnel named " + name);
+    }
+    from_files_.erase(name);
+    log::notice("tunnel ", name, ": deleted");
+}
+
+Tunnel* TunnelManager::find(const std::string& name) const {
+    const auto found = tunnels_.find(name);
+    return found == tunnels_.end() ? nullptr : found->second.get();
 }
 
 size_t TunnelManager::peer_count() const {

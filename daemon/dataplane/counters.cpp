@@ -11,6 +11,20 @@ void TrafficCounters::add_to(CounterMap& map) const {
     map["tx_bytes"] = tx_bytes.read();
 }
 
+void TrafficCounters::reset() {
+    for (Counter* counter : {&rx_packets, &rx_bytes, &tx_packets, &tx_bytes}) {
+        counter->set(0);
+    }
+}
+
+void TunnelCounters::reset() {
+    TrafficCounters::reset();
+    rx_keepalives.set(0);
+    for (Counter& counter : drops) {
+        counter.set(0);
+    }
+}
+
 CounterMap TunnelCounters::snapshot() const {
     CounterMap map;
     add_to(map);

@@ -46,6 +46,8 @@ struct TrafficCounters {
         last_send_us.set(now_us);
     }
     void add_to(CounterMap& map) const;
+    // Only from the writing thread, like every other change.
+    void reset();
 };
 
 struct TunnelCounters : TrafficCounters {
@@ -53,6 +55,7 @@ struct TunnelCounters : TrafficCounters {
     std::array<Counter, kDropReasonCount> drops;
 
     void drop(DropReason reason) { drops[static_cast<size_t>(reason)].add(1); }
+    void reset();
     CounterMap snapshot() const;
 };
 

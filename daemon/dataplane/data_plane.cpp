@@ -5,7 +5,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <future>
 
 #include "dataplane/packet.hpp"
 #include "util/log.hpp"
@@ -58,8 +60,9 @@ DataPlane::DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneS
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
+      events_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       buffer_(kBufferSize) {
-    if (!epoll_.valid() || !wakeup_.valid() || !timer_.valid()) {
+    if (!epoll_.valid() || !wakeup_.valid() || !timer_.valid() || !events_.valid()) {
         throw system_error("create data-plane event fds");
     }
     itimerspec interval{};
@@ -83,7 +86,35 @@ DataPlane::~DataPlane() {
 }
 
 void DataPlane::start() {
-    thread_ = std::thread([this] { run(); });
+    running_.store(true);
+    thread_ = std::thread([this] {
+        run();
+        running_.store(false);
+    });
+}
+
+bool DataPlane::execute(Command command) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    post([this, command = std::move(command), done](PeerTable& table) {
+        command(table);
+        publish();  // before the waiter looks at peers()
+        done->set_value();
+    });
+    // Commands run between batches of at most kBatch packets, so a healthy data plane answers
+    // within microseconds; a second means it is gone.
+    return finished.wait_for(std::chrono::seconds(1)) == std::future_status::ready;
+}
+
+bool DataPlane::reset_counters() {
+    return execute([this](PeerTable& table) {
+        counters_.reset();
+        table.for_each([](Peer& peer) { peer.counters.reset(); });
+    });
+}
+
+void DataPlane::consume_events() {
+    drain(events_.get());
 }
 
 void DataPlane::post(Command command) {
@@ -138,15 +169,20 @@ void DataPlane::run_commands() {
         std::lock_guard lock(commands_mutex_);
         pending.swap(commands_);
     }
+    if (pending.empty()) {
+        return;
+    }
     for (auto& command : pending) {
         command(table_);
-        table_changed_ = true;
     }
+    publish();
 }
 
 void DataPlane::publish() {
     views_.store(table_.make_views());
     table_changed_ = false;
+    const uint64_t one = 1;
+    [[maybe_unused]] const auto ignored = ::write(events_.get(), &one, sizeof one);
 }
 
 void DataPlane::on_timer() {

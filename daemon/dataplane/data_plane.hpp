@@ -36,6 +36,16 @@ class DataPlane {
 
     void start();
     void post(Command command);
+    // Posts `command` and waits until it has run and its effect is published in peers().
+    // False if the data plane did not run it within a second (its thread is gone or stuck).
+    bool execute(Command command);
+    bool reset_counters();
+    PeerId allocate_peer_id() { return table_.allocate_id(); }
+
+    // Readable whenever the published peer views changed; consume_events() clears it.
+    int events_fd() const { return events_.get(); }
+    void consume_events();
+    bool running() const { return running_.load(std::memory_order_relaxed); }
 
     std::shared_ptr<const PeerViews> peers() const { return views_.load(); }
     const TunnelCounters& counters() const { return counters_; }
@@ -63,11 +73,13 @@ class DataPlane {
     UniqueFd epoll_;
     UniqueFd wakeup_;  // eventfd: commands queued or stop requested
     UniqueFd timer_;   // timerfd: learned-peer expiry and keepalives
+    UniqueFd events_;  // eventfd: tells the control plane that the peer views changed
     std::vector<uint8_t> buffer_;
 
     std::mutex commands_mutex_;
     std::vector<Command> commands_;
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> running_{false};
     std::atomic<std::shared_ptr<const PeerViews>> views_;
     std::thread thread_;
 };

@@ -97,6 +97,11 @@ void PeerTable::unindex(Peer& peer) {
     std::erase_if(by_mac_, [&peer](const auto& entry) { return entry.second == &peer; });
 }
 
+Peer* PeerTable::find(PeerId id) const {
+    const auto found = peers_.find(id);
+    return found == peers_.end() ? nullptr : found->second.get();
+}
+
 Peer* PeerTable::route(const IpAddress& destination) const {
     Peer* const* found = by_prefix_.longest_match(destination);
     return found ? *found : nullptr;
@@ -125,7 +130,7 @@ PeerTable::LearnResult PeerTable::learn(const Endpoint& endpoint,
     if (learned_count_ >= policy_.max_peers) {
         return LearnResult::Full;
     }
-    const PeerId id = next_learned_id_++;
+    const PeerId id = allocate_id();
     auto peer = std::make_shared<Peer>();
     peer->id = id;
     peer->learned = true;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -33,11 +34,16 @@ class PeerTable {
 
     PeerTable(LearningPolicy policy, int socket_family);
 
+    // Ids are shared by configured and learned peers and never reused, so an id (and the bus
+    // object path made from it) names one peer for the life of the tunnel. Any thread.
+    PeerId allocate_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+
     // Adds or replaces a configured peer. Allowed IPs it claims are taken from any other peer
     // that held them (a learned peer left with none is forgotten).
     void upsert(PeerId id, const PeerConfig& config);
     bool remove(PeerId id);
 
+    Peer* find(PeerId id) const;
     Peer* route(const IpAddress& destination) const;
     Peer* by_endpoint(const Endpoint& endpoint) const;
     Peer* by_mac(const MacAddress& mac) const;
@@ -70,7 +76,7 @@ class PeerTable {
 
     LearningPolicy policy_;
     int socket_family_;
-    PeerId next_learned_id_ = 1ull << 63;  // learned peers get ids apart from configured ones
+    std::atomic<PeerId> next_id_{1};
     size_t learned_count_ = 0;
     std::map<PeerId, std::shared_ptr<Peer>> peers_;
     PrefixTable<Peer*> by_prefix_;

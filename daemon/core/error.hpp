@@ -1,0 +1,22 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace tunlab {
+
+// What went wrong with a request, in terms a client can act on. The D-Bus layer maps each kind
+// to org.tunlab1.Error.<Kind>; the message says which argument and why.
+enum class ErrorKind { InvalidArgument, NotFound, AlreadyExists, PermissionDenied, Failed };
+
+class RequestError : public std::runtime_error {
+  public:
+    RequestError(ErrorKind kind, const std::string& message)
+        : std::runtime_error(message), kind_(kind) {}
+    ErrorKind kind() const { return kind_; }
+
+  private:
+    ErrorKind kind_;
+};
+
+}  // namespace tunlab

@@ -1,0 +1,68 @@
+#include "service/bus_service.hpp"
+
+#include "service/object_paths.hpp"
+#include "util/log.hpp"
+
+namespace tunlab::bus {
+
+BusService::BusService(TunnelManager& manager, std::string version, Authorizer authorizer)
+    : manager_(manager),
+      version_(std::move(version)),
+      authorizer_(std::move(authorizer)),
+      // Asking for the name while connecting: sdbus-c++ 1.2 then owns it before any object
+      // is visible, so no client can see a half-registered service.
+      connection_(sdbus::createSystemBusConnection(kBusName)) {
+    manager_object_ = std::make_unique<ManagerObject>(*connection_, *this);
+    sync();
+}
+
+BusService::~BusService() {
+    tunnels_.clear();
+    manager_object_.reset();
+}
+
+pollfd BusService::poll_entry() const {
+    const auto data = connection_->getEventLoopPollData();
+    return pollfd{data.fd, data.events, 0};
+}
+
+int BusService::poll_timeout_ms() const {
+    return connection_->getEventLoopPollData().getPollTimeout();
+}
+
+void BusService::process() {
+    while (connection_->processPendingRequest()) {
+    }
+}
+
+void BusService::sync() {
+    bool changed = false;
+    // Objects whose tunnel is gone, or was replaced by a restart, go first.
+    for (auto position = tunnels_.begin(); position != tunnels_.end();) {
+        const Tunnel* current = manager_.find(position->first);
+        if (current != &position->second->tunnel()) {
+            const std::string name = position->first;
+            position = tunnels_.erase(position);
+            manager_object_->emitTunnelRemoved(tunnel_path(name), name);
+            changed = true;
+        } else {
+            ++position;
+        }
+    }
+    for (const auto& [name, tunnel] : manager_.tunnels()) {
+        auto found = tunnels_.find(name);
+        if (found == tunnels_.end()) {
+            found =
+                tunnels_.emplace(name, std::make_unique<TunnelObject>(*connection_, *this, *tunnel))
+                    .first;
+            manager_object_->emitTunnelAdded(tunnel_path(name), name);
+            changed = true;
+        }
+        found->second->sync_peers();
+    }
+    if (changed) {
+        manager_object_->emit_tunnels_changed();
+    }
+}
+
+}  // namespace tunlab::bus

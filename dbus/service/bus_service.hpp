@@ -1,0 +1,49 @@
+#pragma once
+
+#include <poll.h>
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tunnel_manager.hpp"
+#include "service/authorization.hpp"
+#include "service/manager_object.hpp"
+#include "service/tunnel_object.hpp"
+
+namespace tunlab::bus {
+
+// The org.tunlab1 API on the system bus, served from the daemon's control loop: the loop
+// polls fd() with events() until deadline_ms(), then calls process(). The bus objects mirror
+// the TunnelManager; after anything changes the manager or a tunnel's peers, call sync().
+class BusService {
+  public:
+    // Connects to the system bus ($DBUS_SYSTEM_BUS_ADDRESS) and owns org.tunlab1; throws
+    // sdbus::Error if that is not possible (e.g. the name is taken or the policy forbids it).
+    BusService(TunnelManager& manager, std::string version, Authorizer authorizer);
+    ~BusService();
+
+    pollfd poll_entry() const;
+    int poll_timeout_ms() const;
+    // Handles everything pending on the connection; returns when nothing is left.
+    void process();
+
+    void sync();
+    void tunnels_changed() { sync(); }
+
+    TunnelManager& manager() { return manager_; }
+    const Authorizer& authorizer() const { return authorizer_; }
+    const std::string& version() const { return version_; }
+
+  private:
+    TunnelManager& manager_;
+    std::string version_;
+    Authorizer authorizer_;
+    std::unique_ptr<sdbus::IConnection> connection_;
+    std::unique_ptr<ManagerObject> manager_object_;
+    std::map<std::string, std::unique_ptr<TunnelObject>> tunnels_;
+};
+
+}  // namespace tunlab::bus

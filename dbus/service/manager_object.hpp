@@ -1,0 +1,29 @@
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+#include <tunlab/Manager_adaptor.h>
+
+namespace tunlab::bus {
+
+class BusService;
+
+// /org/tunlab1, org.tunlab1.Manager.
+class ManagerObject : public sdbus::AdaptorInterfaces<org::tunlab1::Manager_adaptor> {
+  public:
+    ManagerObject(sdbus::IConnection& connection, BusService& service);
+    ~ManagerObject();
+
+    void emit_tunnels_changed();
+
+  private:
+    sdbus::ObjectPath CreateTunnel(const std::string& name,
+                                   const std::map<std::string, sdbus::Variant>& options) override;
+    void DeleteTunnel(const std::string& name) override;
+    sdbus::ObjectPath GetTunnel(const std::string& name) override;
+    std::string Version() override;
+    std::vector<sdbus::ObjectPath> Tunnels() override;
+
+    BusService& service_;
+};
+
+}  // namespace tunlab::bus

@@ -1,0 +1,109 @@
+#include "service/peer_object.hpp"
+
+#include "config/tunnel_config.hpp"
+#include "service/bus_service.hpp"
+#include "service/errors.hpp"
+#include "service/object_paths.hpp"
+
+namespace tunlab::bus {
+
+PeerObject::PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
+                       const PeerView& view)
+    : AdaptorInterfaces(connection, peer_path(tunnel.name(), view.id)),
+      service_(service),
+      tunnel_(tunnel),
+      view_(view),
+      path_(peer_path(tunnel.name(), view.id)) {
+    registerAdaptor();
+}
+
+PeerObject::~PeerObject() {
+    unregisterAdaptor();
+}
+
+void PeerObject::update(const PeerView& view) {
+    const PeerConfig before = view_.config;
+    view_ = view;
+    std::vector<std::string> changed;
+    if (before.endpoint != view.config.endpoint) {
+        changed.push_back("Endpoint");
+        emitEndpointChanged(Endpoint());
+    }
+    if (before.allowed_ips != view.config.allowed_ips) {
+        changed.push_back("AllowedIPs");
+    }
+    if (before.keepalive_seconds != view.config.keepalive_seconds) {
+        changed.push_back("Keepalive");
+    }
+    if (!changed.empty()) {
+        getObject().emitPropertiesChangedSignal(INTERFACE_NAME, changed);
+    }
+}
+
+void PeerObject::SetEndpoint(const std::string& endpoint) {
+    guarded([&] {
+        service_.authorizer().require_change_permission(getObject());
+        std::optional<tunlab::Endpoint> parsed;
+        if (!endpoint.empty()) {
+            std::string why;
+            parsed = tunlab::Endpoint::parse(endpoint, &why);
+            if (!parsed) {
+                throw RequestError(ErrorKind::InvalidArgument,
+                                   "endpoint: '" + endpoint + "': " + why);
+            }
+        }
+        tunnel_.set_peer_endpoint(view_.id, parsed);
+        service_.sync();
+    });
+}
+
+void PeerObject::SetAllowedIPs(const std::vector<std::string>& allowed_ips) {
+    guarded([&] {
+        service_.authorizer().require_change_permission(getObject());
+        std::vector<Prefix> prefixes;
+        for (size_t i = 0; i < allowed_ips.size(); ++i) {
+            prefixes.push_back(
+                parse_prefix(allowed_ips[i], "allowed_ips[" + std::to_string(i) + "]"));
+        }
+        tunnel_.set_peer_allowed_ips(view_.id, prefixes);
+        service_.sync();
+    });
+}
+
+std::string PeerObject::Endpoint() {
+    return view_.config.endpoint ? view_.config.endpoint->to_string() : std::string();
+}
+
+std::vector<std::string> PeerObject::AllowedIPs() {
+    std::vector<std::string> strings;
+    for (const auto& prefix : view_.config.allowed_ips) {
+        strings.push_back(prefix.to_string());
+    }
+    return strings;
+}
+
+uint16_t PeerObject::Keepalive() {
+    return view_.config.keepalive_seconds;
+}
+
+bool PeerObject::Learned() {
+    return view_.learned;
+}
+
+uint64_t PeerObject::LastReceive() {
+    return view_.peer->counters.last_receive_us.read();
+}
+
+uint64_t PeerObject::LastSend() {
+    return view_.peer->counters.last_send_us.read();
+}
+
+std::map<std::string, uint64_t> PeerObject::Counters() {
+    return guarded([&] {
+        CounterMap map;
+        view_.peer->counters.add_to(map);
+        return map;
+    });
+}
+
+}  // namespace tunlab::bus

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+#include <tunlab/Peer_adaptor.h>
+
+#include "core/tunnel.hpp"
+#include "dataplane/peer.hpp"
+
+namespace tunlab::bus {
+
+class BusService;
+
+// /org/tunlab1/tunnel/<name>/peer/<id>, org.tunlab1.Peer. Shows the peer as the data plane
+// last published it (see TunnelObject::sync_peers); counters are read live.
+class PeerObject : public sdbus::AdaptorInterfaces<org::tunlab1::Peer_adaptor> {
+  public:
+    PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
+               const PeerView& view);
+    ~PeerObject();
+
+    const std::string& path() const { return path_; }
+    // Takes the newest view and signals what changed.
+    void update(const PeerView& view);
+
+  private:
+    void SetEndpoint(const std::string& endpoint) override;
+    void SetAllowedIPs(const std::vector<std::string>& allowed_ips) override;
+    std::string Endpoint() override;
+    std::vector<std::string> AllowedIPs() override;
+    uint16_t Keepalive() override;
+    bool Learned() override;
+    uint64_t LastReceive() override;
+    uint64_t LastSend() override;
+    std::map<std::string, uint64_t> Counters() override;
+
+    BusService& service_;
+    Tunnel& tunnel_;
+    PeerView view_;
+    std::string path_;
+};
+
+}  // namespace tunlab::bus

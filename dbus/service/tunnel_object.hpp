@@ -1,0 +1,62 @@
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+#include <tunlab/Tunnel_adaptor.h>
+
+#include <map>
+#include <memory>
+
+#include "core/tunnel.hpp"
+#include "service/peer_object.hpp"
+
+namespace tunlab::bus {
+
+class BusService;
+
+// /org/tunlab1/tunnel/<name>, org.tunlab1.Tunnel. Lives exactly as long as its Tunnel: the
+// service removes it in the same control-loop turn that the tunnel goes away.
+class TunnelObject : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_adaptor> {
+  public:
+    TunnelObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel);
+    ~TunnelObject();
+
+    const Tunnel& tunnel() const { return tunnel_; }
+    // Makes the peer objects match the tunnel's peers, with PeerAdded/PeerRemoved,
+    // EndpointChanged and PropertiesChanged signals for what changed.
+    void sync_peers();
+
+  private:
+    sdbus::ObjectPath AddPeer(const std::string& endpoint,
+                              const std::map<std::string, sdbus::Variant>& options) override;
+    void RemovePeer(const sdbus::ObjectPath& peer) override;
+    void AddAddress(const std::string& cidr) override;
+    void RemoveAddress(const std::string& cidr) override;
+    void AddRoute(const std::string& destination,
+                  const std::map<std::string, sdbus::Variant>& options) override;
+    void RemoveRoute(const std::string& destination) override;
+    void ResetCounters() override;
+
+    std::string Name() override;
+    std::string Interface() override;
+    std::string Mode() override;
+    std::string Protocol() override;
+    std::string ListenAddress() override;
+    uint16_t ListenPort() override;
+    uint32_t MTU() override;
+    std::vector<std::string> Addresses() override;
+    std::vector<std::string> Routes() override;
+    std::vector<sdbus::ObjectPath> Peers() override;
+    std::string State() override;
+    std::map<std::string, uint64_t> Counters() override;
+
+    // Runs a mutating method: checks the caller, runs `change`, then publishes its effects.
+    template <typename Change>
+    auto change(Change&& change_body);
+
+    sdbus::IConnection& connection_;
+    BusService& service_;
+    Tunnel& tunnel_;
+    std::map<PeerId, std::unique_ptr<PeerObject>> peers_;
+};
+
+}  // namespace tunlab::bus
