@@ -231,7 +231,8 @@ int run(int argc, char** argv) {
     create->add_option("--address", addresses, "Address of the interface, CIDR (repeatable)");
     create->add_option("--listen-port", listen_port, "UDP port (default: ephemeral)");
     create->add_option("--listen-address", listen_address, "UDP address (default: ::, dual stack)");
-    create->add_option("--mtu", mtu, "Interface MTU (default: 1472, or 1452 for IPv6 outer)");
+    create->add_option(
+        "--mtu", mtu, "Interface MTU (default: the largest that does not fragment on a 1500 path)");
     create->callback([&] {
         action = [&](Api& api) {
             Options options;

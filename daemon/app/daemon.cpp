@@ -37,7 +37,8 @@ void Daemon::block_signals() {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+Daemon::Daemon(DaemonOptions options)
+    : options_(std::move(options)), manager_(StateStore(options_.directories.state)) {
     const sigset_t set = handled_signals();
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_.valid()) {

@@ -18,6 +18,7 @@ using json = nlohmann::json;
 constexpr uint32_t kIpv4OuterOverhead = 28;  // IPv4 header + UDP header
 constexpr uint32_t kIpv6OuterOverhead = 48;  // IPv6 header + UDP header
 constexpr uint32_t kDefaultPathMtu = 1500;
+constexpr uint32_t kEthernetOverhead = 14;  // TAP mode: each datagram carries the frame header
 constexpr uint32_t kMinimumMtu = 576;
 constexpr uint32_t kMinimumIpv6Mtu = 1280;
 constexpr uint32_t kMaximumMtu = 65535;
@@ -87,8 +88,10 @@ class ObjectReader {
         if (value == nullptr) {
             return std::nullopt;
         }
-        if (!value->is_number_unsigned() || value->get<uint64_t>() < minimum ||
-            value->get<uint64_t>() > maximum) {
+        // Signed or unsigned: JSON built in code (the bus options) and busctl's integer types
+        // carry a sign even for positive values.
+        if (!value->is_number_integer() || value->get<int64_t>() < 0 ||
+            value->get<uint64_t>() < minimum || value->get<uint64_t>() > maximum) {
             throw ConfigError(field(key), "expected a whole number from " +
                                               std::to_string(minimum) + " to " +
                                               std::to_string(maximum));
@@ -222,7 +225,8 @@ uint32_t TunnelConfig::effective_mtu() const {
         std::any_of(peers.begin(), peers.end(), [](const PeerConfig& peer) {
             return peer.endpoint && peer.endpoint->is_ipv6();
         });
-    return kDefaultPathMtu - (ipv6_outer ? kIpv6OuterOverhead : kIpv4OuterOverhead);
+    const uint32_t ethernet = mode == DeviceMode::Tap ? kEthernetOverhead : 0;
+    return kDefaultPathMtu - (ipv6_outer ? kIpv6OuterOverhead : kIpv4OuterOverhead) - ethernet;
 }
 
 std::string TunnelConfig::interface_or_template() const {
@@ -284,10 +288,11 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
         for (size_t i = 0; i < peers->size(); ++i) {
             const std::string path = "peers[" + std::to_string(i) + "]";
             config.peers.push_back(peer_config_from_json((*peers)[i], path, config.listen_address));
-            for (const Prefix& prefix : config.peers.back().allowed_ips) {
-                if (auto [slot, fresh] = owner.emplace(prefix, i); !fresh) {
-                    throw ConfigError(path + ".allowed_ips",
-                                      prefix.to_string() + " is already allowed for peers[" +
+            const auto& allowed = config.peers.back().allowed_ips;
+            for (size_t j = 0; j < allowed.size(); ++j) {
+                if (auto [slot, fresh] = owner.emplace(allowed[j], i); !fresh) {
+                    throw ConfigError(path + ".allowed_ips[" + std::to_string(j) + "]",
+                                      allowed[j].to_string() + " is already allowed for peers[" +
                                           std::to_string(slot->second) + "]");
                 }
             }

@@ -100,6 +100,12 @@ void Tunnel::execute(DataPlane::Command command) {
     }
 }
 
+void Tunnel::changed() {
+    if (change_listener_) {
+        change_listener_(*this);
+    }
+}
+
 void Tunnel::check_peer(PeerId id, const PeerConfig& peer) const {
     if (peer.endpoint && !peer.endpoint->for_socket_family(socket_.family())) {
         throw RequestError(ErrorKind::InvalidArgument,
@@ -142,6 +148,7 @@ PeerId Tunnel::add_peer(const PeerConfig& peer) {
     check_peer(id, peer);
     execute([id, peer](PeerTable& table) { table.upsert(id, peer); });
     configured_peers_.emplace(id, peer);
+    changed();
     return id;
 }
 
@@ -149,12 +156,13 @@ void Tunnel::remove_peer(PeerId id) {
     find_peer(id);
     execute([id](PeerTable& table) { table.remove(id); });
     configured_peers_.erase(id);
+    changed();
 }
 
 void Tunnel::set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoint) {
-    PeerConfig changed = find_peer(id).config;
-    changed.endpoint = endpoint;
-    check_peer(id, changed);
+    PeerConfig requested = find_peer(id).config;
+    requested.endpoint = endpoint;
+    check_peer(id, requested);
     execute([id, endpoint](PeerTable& table) {
         if (Peer* peer = table.find(id)) {
             PeerConfig updated = peer->config;
@@ -165,12 +173,13 @@ void Tunnel::set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoin
     if (auto configured = configured_peers_.find(id); configured != configured_peers_.end()) {
         configured->second.endpoint = endpoint;
     }
+    changed();
 }
 
 void Tunnel::set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_ips) {
-    PeerConfig changed = find_peer(id).config;
-    changed.allowed_ips = allowed_ips;
-    check_peer(id, changed);
+    PeerConfig requested = find_peer(id).config;
+    requested.allowed_ips = allowed_ips;
+    check_peer(id, requested);
     execute([id, allowed_ips](PeerTable& table) {
         if (Peer* peer = table.find(id)) {
             // Keep the endpoint the peer has now: it may have roamed.
@@ -182,6 +191,7 @@ void Tunnel::set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_
     if (auto configured = configured_peers_.find(id); configured != configured_peers_.end()) {
         configured->second.allowed_ips = allowed_ips;
     }
+    changed();
 }
 
 void Tunnel::add_address(const InterfaceAddress& address) {
@@ -196,6 +206,7 @@ void Tunnel::add_address(const InterfaceAddress& address) {
         throw failed("add address " + address.to_string(), error);
     }
     config_.addresses.push_back(address);
+    changed();
 }
 
 void Tunnel::remove_address(const InterfaceAddress& address) {
@@ -213,6 +224,7 @@ void Tunnel::remove_address(const InterfaceAddress& address) {
         }
     }
     config_.addresses.erase(position);
+    changed();
 }
 
 void Tunnel::add_route(const Prefix& destination) {
@@ -228,6 +240,7 @@ void Tunnel::add_route(const Prefix& destination) {
         throw failed("add route " + destination.to_string(), error);
     }
     config_.routes.push_back(destination);
+    changed();
 }
 
 void Tunnel::remove_route(const Prefix& destination) {
@@ -244,6 +257,7 @@ void Tunnel::remove_route(const Prefix& destination) {
         }
     }
     config_.routes.erase(position);
+    changed();
 }
 
 void Tunnel::reset_counters() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,6 +41,12 @@ class Tunnel {
     int events_fd() const { return data_plane_->events_fd(); }
     void consume_events() { data_plane_->consume_events(); }
 
+    // Called after every change to the configuration, e.g. to save it; what it throws
+    // reaches the caller of the change.
+    void set_change_listener(std::function<void(const Tunnel&)> listener) {
+        change_listener_ = std::move(listener);
+    }
+
     PeerId add_peer(const PeerConfig& peer);
     void remove_peer(PeerId id);
     void set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoint);
@@ -56,6 +63,7 @@ class Tunnel {
     void check_peer(PeerId id, const PeerConfig& peer) const;
     PeerView find_peer(PeerId id) const;
     void execute(DataPlane::Command command);
+    void changed();
 
     TunnelConfig config_;  // peers live in configured_peers_
     std::map<PeerId, PeerConfig> configured_peers_;
@@ -63,6 +71,7 @@ class Tunnel {
     TunDevice device_;
     UdpSocket socket_;
     std::unique_ptr<DataPlane> data_plane_;
+    std::function<void(const Tunnel&)> change_listener_;
 };
 
 }  // namespace tunlab

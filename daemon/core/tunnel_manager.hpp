@@ -5,13 +5,23 @@
 #include <string>
 #include <vector>
 
+#include "config/state_store.hpp"
 #include "config/tunnel_config.hpp"
 #include "core/tunnel.hpp"
 #include "system/netlink.hpp"
 
 namespace tunlab {
 
-// The set of running tunnels. Lives on the control thread.
+// The set of running tunnels, and the memory of them in the state directory. Lives on the
+// control thread.
+//
+// Every change made by request is saved before the request returns. On start and on reload,
+// the tunnels to run come from the configuration files and the saved state:
+// - a tunnel created by request comes back as it was last saved;
+// - a tunnel from a file comes back with the changes made to it by request, for as long as
+//   its file says what it said when those changes began; once an admin edits the file, the
+//   file wins (and the changes made by request are dropped, with a log line);
+// - a file that is removed takes its tunnel with it.
 class TunnelManager {
   public:
     struct ApplyResult {
@@ -20,13 +30,13 @@ class TunnelManager {
         size_t failed = 0;
     };
 
-    // Makes the tunnels that come from configuration files match `configs`: a tunnel whose
-    // file is unchanged since the last apply keeps running untouched (with any changes made to
-    // it since), one whose file changed is restarted, one whose file is gone is stopped.
-    // Tunnels created by request are not touched, and a file naming one of them is skipped.
+    explicit TunnelManager(StateStore store);
+    ~TunnelManager();
+
+    // Reads the saved state and applies `files` (the configuration directory) on top of it.
     // A tunnel that fails to start is logged (naming the tunnel and the cause) and does not
-    // stop the others.
-    ApplyResult apply(const std::vector<TunnelConfig>& configs);
+    // stop the others; it is tried again at the next apply.
+    ApplyResult apply(const std::vector<TunnelConfig>& files);
     void stop_all();
 
     // For requests: throw RequestError (AlreadyExists, NotFound, Failed with the cause).
@@ -39,10 +49,14 @@ class TunnelManager {
 
   private:
     std::unique_ptr<Tunnel> start(const TunnelConfig& config);
+    void adopt(std::unique_ptr<Tunnel> tunnel);
+    void save(const std::string& name, const TunnelState& state);
+    void save_current(const Tunnel& tunnel);
 
+    StateStore store_;
     Netlink netlink_;
     std::map<std::string, std::unique_ptr<Tunnel>> tunnels_;
-    std::map<std::string, TunnelConfig> from_files_;  // as last applied
+    std::map<std::string, TunnelState> states_;  // mirrors the state directory
 };
 
 }  // namespace tunlab

@@ -23,6 +23,9 @@ constexpr int kBatch = 64;
 // Large enough for any UDP payload, so a datagram is never cut short unnoticed.
 constexpr size_t kBufferSize = 65536;
 constexpr uint64_t kTimerIntervalSeconds = 1;
+// The MTU is a local choice: a peer with the kernel's default (1500, as the lab's programs
+// leave it) may send packets larger than our own MTU, and they must still get through.
+constexpr size_t kLabMtu = 1500;
 
 enum Tag : uint64_t { kDevice, kSocket, kWakeup, kTimer };
 
@@ -56,6 +59,7 @@ DataPlane::DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneS
     : device_fd_(device_fd),
       socket_fd_(socket_fd),
       settings_(settings),
+      receive_limit_(std::max<size_t>(settings.mtu, kLabMtu)),
       table_(settings.learning, socket_family),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
@@ -196,7 +200,9 @@ void DataPlane::on_timer() {
             return;
         }
         const uint64_t last = std::max(peer.counters.last_send_us.read(), peer.last_keepalive_us);
-        if (now - last >= interval) {
+        // The timer ticks once a second, a little after the previous keepalive went out: allow
+        // half a tick of slack, or every keepalive would come one tick late.
+        if (now + kTimerIntervalSeconds * 500'000 >= last + interval) {
             // An empty datagram: keeps NAT state and tells a learning server where we are,
             // without putting anything into the peer's device.
             ::sendto(socket_fd_, nullptr, 0, MSG_DONTWAIT, peer.config.endpoint->sockaddr_ptr(),
@@ -340,7 +346,7 @@ void DataPlane::deliver_from_network(std::span<const uint8_t> datagram, const En
     }
     std::optional<IpAddress> source;
     if (settings_.mode == DeviceMode::Tun) {
-        const auto checked = validate_ip_packet(datagram, settings_.mtu);
+        const auto checked = validate_ip_packet(datagram, receive_limit_);
         if (const auto* reason = std::get_if<DropReason>(&checked)) {
             counters_.drop(*reason);
             return;
@@ -350,7 +356,7 @@ void DataPlane::deliver_from_network(std::span<const uint8_t> datagram, const En
             counters_.drop(DropReason::BadSource);
             return;
         }
-    } else if (const auto reason = validate_ethernet_frame(datagram, settings_.mtu)) {
+    } else if (const auto reason = validate_ethernet_frame(datagram, receive_limit_)) {
         counters_.drop(*reason);
         return;
     }

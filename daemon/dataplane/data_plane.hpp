@@ -17,7 +17,7 @@ namespace tunlab {
 
 struct DataPlaneSettings {
     DeviceMode mode = DeviceMode::Tun;
-    size_t mtu = 1472;
+    size_t mtu = 1472;  // the tunnel sets its own (TunnelConfig::effective_mtu)
     LearningPolicy learning;
 };
 
@@ -66,6 +66,7 @@ class DataPlane {
     const int device_fd_;
     const int socket_fd_;
     const DataPlaneSettings settings_;
+    const size_t receive_limit_;  // largest inner packet accepted from the network
     PeerTable table_;
     TunnelCounters counters_;
     bool table_changed_ = true;

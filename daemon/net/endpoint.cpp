@@ -90,12 +90,22 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text, std::string* erro
     if (auto address = IpAddress::parse(host)) {
         return Endpoint(*address, static_cast<uint16_t>(port));
     }
-    // A name: resolve it once. The tunnel then follows the address, not the name.
+    const std::string host_string(host);
     addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
     addrinfo* results = nullptr;
-    const std::string host_string(host);
+    // getaddrinfo() also takes inet_aton()'s loose IPv4 forms, which inet_pton() above did not:
+    // "010.9.0.11" is octal (8.9.0.11), "10.1" is 10.0.0.1. A typo must not become another host.
+    hints.ai_family = AF_INET;
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(host_string.c_str(), nullptr, &hints, &results) == 0) {
+        freeaddrinfo(results);
+        return fail("not an IPv4 address: write it as a.b.c.d, without leading zeros");
+    }
+    // A name: resolve it once. The tunnel then follows the address, not the name.
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_flags = 0;
+    results = nullptr;
     if (getaddrinfo(host_string.c_str(), nullptr, &hints, &results) != 0 || results == nullptr) {
         return fail("host name does not resolve");
     }
@@ -104,7 +114,15 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text, std::string* erro
     if (!endpoint) {
         return fail("host name does not resolve to an IP address");
     }
-    return Endpoint(endpoint->address(), static_cast<uint16_t>(port));
+    // Keep what the resolver filled in (the scope of "fe80::1%eth0"); only the port is ours.
+    if (endpoint->storage_.ss_family == AF_INET) {
+        reinterpret_cast<sockaddr_in*>(&endpoint->storage_)->sin_port =
+            htons(static_cast<uint16_t>(port));
+    } else {
+        reinterpret_cast<sockaddr_in6*>(&endpoint->storage_)->sin6_port =
+            htons(static_cast<uint16_t>(port));
+    }
+    return endpoint;
 }
 
 bool Endpoint::is_v4_mapped() const {

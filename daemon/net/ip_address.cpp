@@ -23,7 +23,8 @@ IpAddress IpAddress::v6(const uint8_t* network_order) {
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
     // inet_pton needs a terminated string; anything longer than the longest IPv6 text is bad.
-    if (text.empty() || text.size() >= INET6_ADDRSTRLEN) {
+    if (text.empty() || text.size() >= INET6_ADDRSTRLEN ||
+        text.find('\0') != std::string_view::npos) {
         return std::nullopt;
     }
     char buffer[INET6_ADDRSTRLEN] = {};

@@ -1,0 +1,88 @@
+#include "config/state_store.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "util/atomic_file.hpp"
+
+namespace tunlab {
+
+namespace {
+
+constexpr int kFormatVersion = 1;
+
+nlohmann::json optional_config_to_json(const std::optional<TunnelConfig>& config) {
+    return config ? tunnel_config_to_json(*config) : nlohmann::json(nullptr);
+}
+
+std::optional<TunnelConfig> optional_config_from_json(const std::string& name,
+                                                      const nlohmann::json& json) {
+    if (json.is_null()) {
+        return std::nullopt;
+    }
+    return tunnel_config_from_json(name, json);
+}
+
+TunnelState parse_state(const std::string& name, const nlohmann::json& json) {
+    if (!json.is_object() || json.value("version", 0) != kFormatVersion) {
+        throw std::runtime_error("not a tunlab state file of version " +
+                                 std::to_string(kFormatVersion));
+    }
+    TunnelState state;
+    const std::string origin = json.at("origin").get<std::string>();
+    if (origin != "file" && origin != "bus") {
+        throw std::runtime_error("origin must be \"file\" or \"bus\"");
+    }
+    state.origin = origin == "file" ? TunnelState::Origin::File : TunnelState::Origin::Bus;
+    state.base = optional_config_from_json(name, json.at("base"));
+    state.current = optional_config_from_json(name, json.at("config"));
+    if (state.origin == TunnelState::Origin::File && !state.base) {
+        throw std::runtime_error("a state that came from a file needs its base");
+    }
+    return state;
+}
+
+}  // namespace
+
+StateStore::StateStore(std::filesystem::path state_directory)
+    : directory_(std::move(state_directory) / "tunnels") {}
+
+std::map<std::string, TunnelState> StateStore::load(std::vector<std::string>& errors) const {
+    std::map<std::string, TunnelState> states;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(directory_, error)) {
+        const auto& path = entry.path();
+        if (path.extension() != ".json" || !entry.is_regular_file()) {
+            continue;
+        }
+        const std::string name = path.stem().string();
+        try {
+            std::ifstream input(path);
+            states.emplace(name, parse_state(name, nlohmann::json::parse(input)));
+        } catch (const std::exception& problem) {
+            const auto kept = path.string() + ".corrupt";
+            std::filesystem::rename(path, kept, error);
+            errors.push_back(path.string() + ": unreadable state, ignored and kept as " + kept +
+                             ": " + problem.what());
+        }
+    }
+    return states;
+}
+
+void StateStore::save(const std::string& name, const TunnelState& state) const {
+    std::filesystem::create_directories(directory_);
+    const nlohmann::json json = {
+        {"version", kFormatVersion},
+        {"origin", state.origin == TunnelState::Origin::File ? "file" : "bus"},
+        {"base", optional_config_to_json(state.base)},
+        {"config", optional_config_to_json(state.current)},
+    };
+    write_file_atomically(directory_ / (name + ".json"), json.dump(2) + "\n");
+}
+
+void StateStore::erase(const std::string& name) const {
+    std::error_code ignored;
+    std::filesystem::remove(directory_ / (name + ".json"), ignored);
+}
+
+}  // namespace tunlab

@@ -1,0 +1,550 @@
+#include "dataplane/peer_table.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace tunlab {
+namespace {
+
+IpAddress ip(std::string_view text) {
+    const auto parsed = IpAddress::parse(text);
+    EXPECT_TRUE(parsed.has_value()) << text;
+    return parsed.value_or(IpAddress{});
+}
+
+Endpoint endpoint(std::string_view text) {
+    const auto parsed = Endpoint::parse(text);
+    EXPECT_TRUE(parsed.has_value()) << text;
+    return parsed.value_or(Endpoint{});
+}
+
+PeerConfig peer_config(std::optional<std::string_view> at,
+                       std::initializer_list<std::string_view> allowed) {
+    PeerConfig config;
+    if (at) {
+        config.endpoint = endpoint(*at);
+    }
+    for (std::string_view text : allowed) {
+        const auto prefix = Prefix::parse(text);
+        EXPECT_TRUE(prefix.has_value()) << text;
+        if (prefix) {
+            config.allowed_ips.push_back(*prefix);
+        }
+    }
+    return config;
+}
+
+LearningPolicy policy(bool enabled = true, size_t max_peers = 1024,
+                      uint64_t idle_timeout_us = 180'000'000) {
+    return LearningPolicy{enabled, max_peers, idle_timeout_us};
+}
+
+// Adds a configured peer under a fresh id, as the control plane does.
+PeerId add(PeerTable& table, const PeerConfig& config) {
+    const PeerId id = table.allocate_id();
+    table.upsert(id, config);
+    return id;
+}
+
+// The id of the peer `address` routes to, or 0 for none.
+PeerId route_id(const PeerTable& table, std::string_view address) {
+    const Peer* peer = table.route(ip(address));
+    return peer == nullptr ? 0 : peer->id;
+}
+
+PeerId endpoint_id(const PeerTable& table, std::string_view at) {
+    const Peer* peer = table.by_endpoint(endpoint(at));
+    return peer == nullptr ? 0 : peer->id;
+}
+
+size_t peer_count(const PeerTable& table) {
+    size_t count = 0;
+    table.for_each([&count](const Peer&) { ++count; });
+    return count;
+}
+
+Peer* learn(PeerTable& table, std::string_view at, std::optional<std::string_view> source) {
+    Peer* learned = nullptr;
+    std::optional<IpAddress> address;
+    if (source) {
+        address = ip(*source);
+    }
+    EXPECT_EQ(table.learn(endpoint(at), address, &learned), PeerTable::LearnResult::Learned);
+    EXPECT_NE(learned, nullptr);
+    return learned;
+}
+
+TEST(PeerTable, RoutesByLongestPrefix) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId p1 = add(table, peer_config("10.9.0.11:9090", {"192.168.0.0/16", "fd00::/16"}));
+    const PeerId p2 = add(table, peer_config("10.9.0.12:9090", {"192.168.60.0/24"}));
+    const PeerId p3 = add(table, peer_config(std::nullopt, {"192.168.60.5/32", "0.0.0.0/0"}));
+    EXPECT_EQ(peer_count(table), 3u);
+    EXPECT_EQ(table.learned_count(), 0u);
+
+    EXPECT_EQ(route_id(table, "192.168.60.5"), p3);
+    EXPECT_EQ(route_id(table, "192.168.60.6"), p2);
+    EXPECT_EQ(route_id(table, "192.168.61.6"), p1);
+    EXPECT_EQ(route_id(table, "8.8.8.8"), p3);
+    EXPECT_EQ(route_id(table, "fd00:1::1"), p1);
+    EXPECT_EQ(route_id(table, "fd01::1"), 0u);
+}
+
+TEST(PeerTable, UpsertReplacesAConfiguredPeer) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId p1 = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    Peer* before = table.route(ip("192.168.60.5"));
+    ASSERT_NE(before, nullptr);
+    before->counters.rx_packets.add(3);
+
+    table.upsert(p1, peer_config("10.9.0.11:9191", {"192.168.50.0/24"}));
+    EXPECT_EQ(peer_count(table), 1u);
+    EXPECT_EQ(route_id(table, "192.168.60.5"), 0u);  // the old prefix is gone
+    EXPECT_EQ(route_id(table, "192.168.50.5"), p1);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9090"), 0u);  // and the old endpoint
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9191"), p1);
+    // The same peer object: its counters survive a change of configuration.
+    Peer* after = table.route(ip("192.168.50.5"));
+    EXPECT_EQ(after, before);
+    EXPECT_EQ(after->counters.rx_packets.read(), 3u);
+    EXPECT_FALSE(after->learned);
+    EXPECT_EQ(after->config.keepalive_seconds, 0);
+
+    PeerConfig with_keepalive = peer_config("10.9.0.11:9191", {"192.168.50.0/24"});
+    with_keepalive.keepalive_seconds = 25;
+    table.upsert(p1, with_keepalive);
+    EXPECT_EQ(table.route(ip("192.168.50.5"))->config.keepalive_seconds, 25);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9191"), p1);
+}
+
+TEST(PeerTable, FindsPeersByEndpointInEitherForm) {
+    // A dual-stack socket: IPv4 endpoints are kept mapped.
+    PeerTable table(policy(), AF_INET6);
+    const PeerId p1 = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    const PeerId p2 = add(table, peer_config("[fd00::12]:9090", {"192.168.50.0/24"}));
+
+    const Peer* one = table.by_endpoint(endpoint("10.9.0.11:9090"));
+    ASSERT_NE(one, nullptr);
+    EXPECT_EQ(one->id, p1);
+    ASSERT_TRUE(one->config.endpoint);
+    EXPECT_EQ(one->config.endpoint->sockaddr_ptr()->sa_family, AF_INET6);
+    EXPECT_EQ(one->config.endpoint->to_string(), "10.9.0.11:9090");
+    EXPECT_EQ(endpoint_id(table, "[::ffff:10.9.0.11]:9090"), p1);  // as recvfrom() reports it
+    EXPECT_EQ(endpoint_id(table, "[fd00::12]:9090"), p2);
+
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9091"), 0u);  // other port
+    EXPECT_EQ(endpoint_id(table, "10.9.0.12:9090"), 0u);  // other address
+    EXPECT_EQ(endpoint_id(table, "[fd00::12]:9091"), 0u);
+}
+
+TEST(PeerTable, Ipv4SocketCannotReachAnIpv6Endpoint) {
+    PeerTable table(policy(), AF_INET);
+    add(table, peer_config("[fd00::12]:9090", {"192.168.50.0/24"}));
+    const Peer* peer = table.route(ip("192.168.50.1"));
+    ASSERT_NE(peer, nullptr);
+    EXPECT_FALSE(peer->config.endpoint);
+    EXPECT_EQ(endpoint_id(table, "[fd00::12]:9090"), 0u);
+
+    // A v4 endpoint stays plain IPv4 on an IPv4 socket.
+    add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    const Peer* v4 = table.by_endpoint(endpoint("10.9.0.11:9090"));
+    ASSERT_NE(v4, nullptr);
+    EXPECT_EQ(v4->config.endpoint->sockaddr_ptr()->sa_family, AF_INET);
+}
+
+TEST(PeerTable, AllowsSource) {
+    PeerTable table(policy(), AF_INET);
+    add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24", "fd00:60::/64"}));
+    add(table, peer_config("10.9.0.12:9090", {}));
+    const Peer& one = *table.by_endpoint(endpoint("10.9.0.11:9090"));
+    EXPECT_TRUE(PeerTable::allows_source(one, ip("192.168.60.0")));
+    EXPECT_TRUE(PeerTable::allows_source(one, ip("192.168.60.255")));
+    EXPECT_TRUE(PeerTable::allows_source(one, ip("fd00:60::1")));
+    EXPECT_FALSE(PeerTable::allows_source(one, ip("192.168.61.1")));
+    EXPECT_FALSE(PeerTable::allows_source(one, ip("fd00:61::1")));
+    EXPECT_FALSE(PeerTable::allows_source(one, ip("::ffff:192.168.60.1")));
+    const Peer& two = *table.by_endpoint(endpoint("10.9.0.12:9090"));
+    EXPECT_FALSE(PeerTable::allows_source(two, ip("192.168.60.1")));
+    EXPECT_FALSE(PeerTable::allows_source(two, ip("0.0.0.0")));
+}
+
+TEST(PeerTable, LearnsAPeer) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId p1 = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+
+    Peer* learned = nullptr;
+    ASSERT_EQ(table.learn(endpoint("10.9.0.5:40000"), ip("192.168.53.99"), &learned),
+              PeerTable::LearnResult::Learned);
+    ASSERT_NE(learned, nullptr);
+    EXPECT_TRUE(learned->learned);
+    EXPECT_NE(learned->id, p1);  // ids are shared by configured and learned peers
+    EXPECT_EQ(table.find(learned->id), learned);
+    ASSERT_TRUE(learned->config.endpoint);
+    EXPECT_EQ(*learned->config.endpoint, endpoint("10.9.0.5:40000"));
+    ASSERT_EQ(learned->config.allowed_ips.size(), 1u);
+    EXPECT_EQ(learned->config.allowed_ips[0].to_string(), "192.168.53.99/32");
+    EXPECT_EQ(table.learned_count(), 1u);
+    EXPECT_EQ(peer_count(table), 2u);
+
+    EXPECT_EQ(table.by_endpoint(endpoint("10.9.0.5:40000")), learned);
+    EXPECT_EQ(table.route(ip("192.168.53.99")), learned);
+    EXPECT_EQ(table.route(ip("192.168.53.98")), nullptr);  // only its own address
+    EXPECT_TRUE(PeerTable::allows_source(*learned, ip("192.168.53.99")));
+    EXPECT_FALSE(PeerTable::allows_source(*learned, ip("192.168.53.98")));
+    EXPECT_EQ(route_id(table, "192.168.60.5"), p1);
+
+    // Each learned peer gets its own id.
+    Peer* second = learn(table, "10.9.0.6:40000", "192.168.53.98");
+    ASSERT_NE(second, nullptr);
+    EXPECT_NE(second->id, learned->id);
+    EXPECT_EQ(table.learned_count(), 2u);
+}
+
+TEST(PeerTable, LearnsAPeerWithoutAddressInTapMode) {
+    PeerTable table(policy(), AF_INET);
+    Peer* learned = learn(table, "10.9.0.5:40000", std::nullopt);
+    ASSERT_NE(learned, nullptr);
+    EXPECT_TRUE(learned->config.allowed_ips.empty());
+    EXPECT_EQ(table.by_endpoint(endpoint("10.9.0.5:40000")), learned);
+    EXPECT_EQ(table.route(ip("0.0.0.0")), nullptr);
+    EXPECT_EQ(table.learned_count(), 1u);
+}
+
+TEST(PeerTable, LearningDisabled) {
+    PeerTable table(policy(false), AF_INET);
+    Peer* learned = nullptr;
+    EXPECT_EQ(table.learn(endpoint("10.9.0.5:40000"), ip("192.168.53.99"), &learned),
+              PeerTable::LearnResult::Disabled);
+    EXPECT_EQ(learned, nullptr);
+    EXPECT_EQ(table.learned_count(), 0u);
+    EXPECT_EQ(peer_count(table), 0u);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.5:40000"), 0u);
+    EXPECT_EQ(route_id(table, "192.168.53.99"), 0u);
+}
+
+TEST(PeerTable, LearningStopsAtTheCap) {
+    PeerTable table(policy(true, 2), AF_INET);
+    // Configured peers do not count.
+    add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    add(table, peer_config("10.9.0.12:9090", {"192.168.50.0/24"}));
+    Peer* first = learn(table, "10.9.0.5:40000", "192.168.53.5");
+    learn(table, "10.9.0.6:40000", "192.168.53.6");
+    EXPECT_EQ(table.learned_count(), 2u);
+
+    Peer* learned = nullptr;
+    EXPECT_EQ(table.learn(endpoint("10.9.0.7:40000"), ip("192.168.53.7"), &learned),
+              PeerTable::LearnResult::Full);
+    EXPECT_EQ(learned, nullptr);
+    EXPECT_EQ(table.learned_count(), 2u);
+    EXPECT_EQ(peer_count(table), 4u);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.7:40000"), 0u);
+    EXPECT_EQ(route_id(table, "192.168.53.7"), 0u);
+
+    // Room again once one is gone.
+    ASSERT_TRUE(table.remove(first->id));
+    EXPECT_EQ(table.learned_count(), 1u);
+    EXPECT_EQ(table.learn(endpoint("10.9.0.7:40000"), ip("192.168.53.7"), &learned),
+              PeerTable::LearnResult::Learned);
+    EXPECT_EQ(table.learned_count(), 2u);
+
+    PeerTable none(policy(true, 0), AF_INET);
+    EXPECT_EQ(none.learn(endpoint("10.9.0.7:40000"), ip("192.168.53.7"), &learned),
+              PeerTable::LearnResult::Full);
+}
+
+TEST(PeerTable, MoveEndpointReindexes) {
+    PeerTable table(policy(), AF_INET);
+    add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    Peer* configured = table.by_endpoint(endpoint("10.9.0.11:9090"));
+    ASSERT_NE(configured, nullptr);
+
+    table.move_endpoint(*configured, endpoint("10.9.0.99:5555"));
+    EXPECT_EQ(table.by_endpoint(endpoint("10.9.0.11:9090")), nullptr);
+    EXPECT_EQ(table.by_endpoint(endpoint("10.9.0.99:5555")), configured);
+    EXPECT_EQ(*configured->config.endpoint, endpoint("10.9.0.99:5555"));
+    EXPECT_EQ(table.route(ip("192.168.60.5")), configured);  // routing unchanged
+    EXPECT_EQ(peer_count(table), 1u);
+
+    Peer* learned = learn(table, "10.9.0.5:40000", "192.168.53.99");
+    table.move_endpoint(*learned, endpoint("10.9.0.5:40001"));
+    EXPECT_EQ(table.by_endpoint(endpoint("10.9.0.5:40000")), nullptr);
+    EXPECT_EQ(table.by_endpoint(endpoint("10.9.0.5:40001")), learned);
+    EXPECT_EQ(table.route(ip("192.168.53.99")), learned);
+    EXPECT_EQ(table.learned_count(), 1u);
+
+    // A later removal leaves nothing behind under either endpoint.
+    ASSERT_TRUE(table.remove(learned->id));
+    EXPECT_EQ(table.by_endpoint(endpoint("10.9.0.5:40001")), nullptr);
+    EXPECT_EQ(table.route(ip("192.168.53.99")), nullptr);
+}
+
+TEST(PeerTable, ConfiguredPeerTakesALearnedPeersAddress) {
+    PeerTable table(policy(), AF_INET);
+    Peer* learned = learn(table, "10.9.0.5:40000", "192.168.53.99");
+    const PeerId learned_id = learned->id;
+    ASSERT_EQ(table.learned_count(), 1u);
+
+    const PeerId p7 =
+        add(table, peer_config("10.9.0.11:9090", {"192.168.53.99/32", "192.168.60.0/24"}));
+    // The learned peer had nothing else: it is forgotten.
+    EXPECT_EQ(table.learned_count(), 0u);
+    EXPECT_EQ(peer_count(table), 1u);
+    EXPECT_EQ(table.by_endpoint(endpoint("10.9.0.5:40000")), nullptr);
+    EXPECT_EQ(route_id(table, "192.168.53.99"), p7);
+    EXPECT_FALSE(table.remove(learned_id));
+    const auto views = table.make_views();
+    ASSERT_EQ(views->size(), 1u);
+    EXPECT_EQ(views->at(0).id, p7);
+}
+
+TEST(PeerTable, OnlyTheExactPrefixIsTakenFromALearnedPeer) {
+    PeerTable table(policy(), AF_INET);
+    Peer* learned = learn(table, "10.9.0.5:40000", "192.168.53.99");
+    // A covering prefix is not the learned /32: both stay, and the longest match decides.
+    const PeerId p7 = add(table, peer_config("10.9.0.11:9090", {"192.168.53.0/24"}));
+    EXPECT_EQ(table.learned_count(), 1u);
+    EXPECT_EQ(table.route(ip("192.168.53.99")), learned);
+    EXPECT_EQ(route_id(table, "192.168.53.98"), p7);
+}
+
+TEST(PeerTable, ConfiguredPeerTakesAnotherConfiguredPeersPrefix) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId p1 =
+        add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24", "192.168.61.0/24"}));
+    const PeerId p2 = add(table, peer_config("10.9.0.12:9090", {"192.168.61.0/24"}));
+    EXPECT_EQ(route_id(table, "192.168.61.1"), p2);
+    EXPECT_EQ(route_id(table, "192.168.60.1"), p1);
+    const Peer* one = table.by_endpoint(endpoint("10.9.0.11:9090"));
+    ASSERT_NE(one, nullptr);
+    ASSERT_EQ(one->config.allowed_ips.size(), 1u);  // it gave the /24 up
+    EXPECT_EQ(one->config.allowed_ips[0].to_string(), "192.168.60.0/24");
+    EXPECT_FALSE(PeerTable::allows_source(*one, ip("192.168.61.1")));
+
+    // A configured peer left with nothing stays.
+    const PeerId p3 = add(table, peer_config("10.9.0.13:9090", {"192.168.60.0/24"}));
+    EXPECT_EQ(peer_count(table), 3u);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9090"), p1);
+    EXPECT_EQ(route_id(table, "192.168.60.1"), p3);
+    EXPECT_TRUE(table.by_endpoint(endpoint("10.9.0.11:9090"))->config.allowed_ips.empty());
+
+    // Removing the new holder does not hand the prefix back.
+    ASSERT_TRUE(table.remove(p3));
+    EXPECT_EQ(route_id(table, "192.168.60.1"), 0u);
+    EXPECT_EQ(route_id(table, "192.168.61.1"), p2);
+}
+
+TEST(PeerTable, ExpiresOnlyIdleLearnedPeers) {
+    constexpr uint64_t kTimeout = 1'000'000;
+    PeerTable table(policy(true, 1024, kTimeout), AF_INET);
+    const PeerId p1 =
+        add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));  // never heard from
+    Peer* idle = learn(table, "10.9.0.5:40000", "192.168.53.5");
+    Peer* busy = learn(table, "10.9.0.6:40000", "192.168.53.6");
+    Peer* edge = learn(table, "10.9.0.7:40000", "192.168.53.7");
+    Peer* future = learn(table, "10.9.0.8:40000", "192.168.53.8");
+    const PeerId busy_id = busy->id;
+    const PeerId edge_id = edge->id;
+    const PeerId future_id = future->id;
+
+    constexpr uint64_t kNow = 50'000'000;
+    idle->counters.last_receive_us.set(kNow - kTimeout - 1);
+    busy->counters.last_receive_us.set(kNow - 10);
+    edge->counters.last_receive_us.set(kNow - kTimeout);  // exactly the timeout: not yet
+    future->counters.last_receive_us.set(kNow + 5);       // clock went back: keep
+    ASSERT_EQ(table.learned_count(), 4u);
+
+    EXPECT_EQ(table.expire_idle(kNow), 1u);
+    EXPECT_EQ(table.learned_count(), 3u);
+    EXPECT_EQ(peer_count(table), 4u);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.5:40000"), 0u);
+    EXPECT_EQ(route_id(table, "192.168.53.5"), 0u);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.6:40000"), busy_id);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.7:40000"), edge_id);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.8:40000"), future_id);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9090"), p1);  // configured: never expires
+
+    // Much later: every learned peer goes, the configured one stays.
+    EXPECT_EQ(table.expire_idle(kNow + 10 * kTimeout), 3u);
+    EXPECT_EQ(table.learned_count(), 0u);
+    EXPECT_EQ(peer_count(table), 1u);
+    EXPECT_EQ(route_id(table, "192.168.60.1"), p1);
+    EXPECT_EQ(table.expire_idle(kNow + 100 * kTimeout), 0u);
+}
+
+TEST(PeerTable, Remove) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId p1 = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    const PeerId p2 = add(table, peer_config("10.9.0.12:9090", {"192.168.0.0/16"}));
+    Peer* learned = learn(table, "10.9.0.5:40000", "192.168.53.99");
+
+    EXPECT_TRUE(table.remove(p1));
+    EXPECT_FALSE(table.remove(p1));
+    EXPECT_FALSE(table.remove(table.allocate_id()));  // never used
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9090"), 0u);
+    EXPECT_EQ(route_id(table, "192.168.60.1"), p2);  // falls back to the shorter prefix
+    EXPECT_EQ(peer_count(table), 2u);
+
+    EXPECT_TRUE(table.remove(learned->id));
+    EXPECT_EQ(table.learned_count(), 0u);
+    EXPECT_EQ(route_id(table, "192.168.53.99"), p2);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.5:40000"), 0u);
+    EXPECT_EQ(peer_count(table), 1u);
+}
+
+TEST(PeerTable, ViewsReflectTheTable) {
+    PeerTable table(policy(), AF_INET6);
+    EXPECT_TRUE(table.make_views()->empty());
+    PeerConfig config = peer_config("10.9.0.11:9090", {"192.168.60.0/24"});
+    config.keepalive_seconds = 15;
+    const PeerId first = add(table, config);
+    const PeerId second = add(table, peer_config(std::nullopt, {"192.168.50.0/24"}));
+    Peer* learned = learn(table, "[fd00::5]:40000", "fd00:53::5");
+
+    const auto views = table.make_views();
+    ASSERT_EQ(views->size(), 3u);
+    // In id order, which is the order they came in.
+    EXPECT_EQ(views->at(0).id, first);
+    EXPECT_FALSE(views->at(0).learned);
+    EXPECT_EQ(views->at(0).config.keepalive_seconds, 15);
+    EXPECT_EQ(views->at(0).config.endpoint, endpoint("10.9.0.11:9090"));
+    EXPECT_EQ(views->at(0).config.allowed_ips, config.allowed_ips);
+    EXPECT_EQ(views->at(1).id, second);
+    EXPECT_FALSE(views->at(1).learned);
+    EXPECT_FALSE(views->at(1).config.endpoint);
+    EXPECT_EQ(views->at(2).id, learned->id);
+    EXPECT_TRUE(views->at(2).learned);
+    EXPECT_EQ(views->at(2).config.endpoint, endpoint("[fd00::5]:40000"));
+    ASSERT_EQ(views->at(2).config.allowed_ips.size(), 1u);
+    EXPECT_EQ(views->at(2).config.allowed_ips[0].to_string(), "fd00:53::5/128");
+    for (const PeerView& view : *views) {
+        ASSERT_NE(view.peer, nullptr);
+        EXPECT_EQ(view.peer->id, view.id);
+        EXPECT_EQ(view.peer.get(), table.find(view.id));
+    }
+
+    // Counters are read live; the configuration is a snapshot.
+    learned->counters.add_rx(100, 1);
+    EXPECT_EQ(views->at(2).peer->counters.rx_bytes.read(), 100u);
+    table.move_endpoint(*learned, endpoint("[fd00::5]:40001"));
+    EXPECT_EQ(views->at(2).config.endpoint, endpoint("[fd00::5]:40000"));
+    const auto later = table.make_views();
+    EXPECT_EQ(later->at(2).config.endpoint, endpoint("[fd00::5]:40001"));
+
+    // A removed peer leaves the next views but stays readable through the old ones.
+    ASSERT_TRUE(table.remove(first));
+    const auto after_removal = table.make_views();
+    ASSERT_EQ(after_removal->size(), 2u);
+    EXPECT_EQ(after_removal->at(0).id, second);
+    EXPECT_EQ(views->at(0).peer->config.keepalive_seconds, 15);
+    EXPECT_EQ(table.find(first), nullptr);
+}
+
+TEST(PeerTable, IdsAreNeverReused) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId configured = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    Peer* learned = learn(table, "10.9.0.5:40000", "192.168.53.5");
+    const PeerId learned_id = learned->id;
+    EXPECT_NE(configured, learned_id);
+    EXPECT_NE(configured, 0u);
+    ASSERT_TRUE(table.remove(configured));
+    ASSERT_TRUE(table.remove(learned_id));
+    const PeerId next = table.allocate_id();
+    EXPECT_NE(next, configured);
+    EXPECT_NE(next, learned_id);
+    Peer* again = learn(table, "10.9.0.5:40000", "192.168.53.5");
+    EXPECT_NE(again->id, configured);
+    EXPECT_NE(again->id, learned_id);
+    EXPECT_NE(again->id, next);
+    EXPECT_EQ(table.find(configured), nullptr);
+    EXPECT_EQ(table.find(learned_id), nullptr);
+    EXPECT_EQ(table.find(again->id), again);
+}
+
+TEST(PeerTable, RemembersMacAddresses) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId p1 = add(table, peer_config("10.9.0.11:9090", {}));
+    add(table, peer_config("10.9.0.12:9090", {}));
+    Peer* one = table.by_endpoint(endpoint("10.9.0.11:9090"));
+    Peer* two = table.by_endpoint(endpoint("10.9.0.12:9090"));
+    const MacAddress a{0x02, 0, 0, 0, 0, 0x0a};
+    const MacAddress b{0x02, 0, 0, 0, 0, 0x0b};
+    const MacAddress unknown{0x02, 0, 0, 0, 0, 0x0c};
+
+    EXPECT_EQ(table.by_mac(a), nullptr);
+    table.remember_mac(a, *one);
+    table.remember_mac(b, *one);
+    EXPECT_EQ(table.by_mac(a), one);
+    EXPECT_EQ(table.by_mac(b), one);
+    EXPECT_EQ(table.by_mac(unknown), nullptr);
+
+    // A station that moved behind another peer.
+    table.remember_mac(b, *two);
+    EXPECT_EQ(table.by_mac(b), two);
+    EXPECT_EQ(table.by_mac(a), one);
+
+    // A removed peer's addresses are forgotten, the others' stay.
+    ASSERT_TRUE(table.remove(p1));
+    EXPECT_EQ(table.by_mac(a), nullptr);
+    EXPECT_EQ(table.by_mac(b), two);
+}
+
+TEST(PeerTable, MacTableIsBounded) {
+    PeerTable table(policy(), AF_INET);
+    Peer* peer = learn(table, "10.9.0.5:40000", std::nullopt);
+    auto mac = [](unsigned n) {
+        return MacAddress{0x02, 0, 0, 0, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+    };
+    for (unsigned n = 0; n < 10'000; ++n) {
+        table.remember_mac(mac(n), *peer);
+    }
+    size_t known = 0;
+    for (unsigned n = 0; n < 10'000; ++n) {
+        known += table.by_mac(mac(n)) != nullptr ? 1 : 0;
+    }
+    EXPECT_EQ(known, 4096u);
+    EXPECT_EQ(table.by_mac(mac(0)), peer);  // the first ones were kept
+    EXPECT_EQ(table.by_mac(mac(9999)), nullptr);
+    // A known address can still move when the table is full.
+    Peer* other = learn(table, "10.9.0.6:40000", std::nullopt);
+    table.remember_mac(mac(0), *other);
+    EXPECT_EQ(table.by_mac(mac(0)), other);
+}
+
+TEST(PeerTable, AnEndpointBelongsToOnePeer) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId p1 = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    const PeerId p2 = add(table, peer_config("10.9.0.11:9090", {"192.168.50.0/24"}));
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9090"), p2);
+    const Peer* one = table.route(ip("192.168.60.1"));
+    ASSERT_NE(one, nullptr);
+    EXPECT_EQ(one->id, p1);
+    EXPECT_FALSE(one->config.endpoint);  // lost it
+    // The first peer's removal does not take the endpoint from the second.
+    ASSERT_TRUE(table.remove(p1));
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9090"), p2);
+
+    // A roaming peer that lands on another's endpoint takes it too.
+    const PeerId p3 = add(table, peer_config("10.9.0.13:9090", {"192.168.70.0/24"}));
+    Peer* three = table.by_endpoint(endpoint("10.9.0.13:9090"));
+    ASSERT_NE(three, nullptr);
+    table.move_endpoint(*three, endpoint("10.9.0.11:9090"));
+    EXPECT_EQ(endpoint_id(table, "10.9.0.11:9090"), p3);
+    EXPECT_FALSE(table.route(ip("192.168.50.1"))->config.endpoint);
+    EXPECT_EQ(endpoint_id(table, "10.9.0.13:9090"), 0u);
+
+    // Same through a mapped form on a dual-stack table.
+    PeerTable dual(policy(), AF_INET6);
+    add(dual, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    Peer* learned = learn(dual, "[::ffff:10.9.0.11]:9090", "192.168.53.5");
+    EXPECT_EQ(dual.by_endpoint(endpoint("10.9.0.11:9090")), learned);
+    EXPECT_FALSE(dual.route(ip("192.168.60.1"))->config.endpoint);
+}
+
+}  // namespace
+}  // namespace tunlab
