@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -58,17 +59,36 @@ int Daemon::run() {
         bus_ = std::make_unique<bus::BusService>(manager_, options_.version, bus::Authorizer());
     }
     tell_systemd("READY=1");
+    // systemd's watchdog: ping from this loop, so that a stuck control plane (not just a dead
+    // process) gets the service restarted. Twice per period, as sd_watchdog_enabled(3) advises.
+    using Clock = std::chrono::steady_clock;
+    uint64_t watchdog_usec = 0;
+    const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
+    const auto watchdog_interval = std::chrono::microseconds(watchdog_usec / 2);
+    auto next_ping = Clock::now();
     std::vector<pollfd> fds;
     while (true) {
+        int timeout_ms = -1;
+        if (watchdog) {
+            const auto now = Clock::now();
+            if (now >= next_ping) {
+                sd_notify(0, "WATCHDOG=1");
+                next_ping = now + watchdog_interval;
+            }
+            timeout_ms = static_cast<int>(
+                std::chrono::ceil<std::chrono::milliseconds>(next_ping - now).count());
+        }
         fds.clear();
         fds.push_back({signals_.get(), POLLIN, 0});
-        int timeout_ms = -1;
         if (bus_) {
             // sd-bus may want other events (POLLOUT while a reply is queued) or a timeout on
             // every turn, so ask again each time.
             bus_->process();
             fds.push_back(bus_->poll_entry());
-            timeout_ms = bus_->poll_timeout_ms();
+            const int bus_timeout = bus_->poll_timeout_ms();
+            if (bus_timeout >= 0 && (timeout_ms < 0 || bus_timeout < timeout_ms)) {
+                timeout_ms = bus_timeout;
+            }
         }
         const size_t first_tunnel = fds.size();
         for (const auto& [name, tunnel] : manager_.tunnels()) {
