@@ -1,0 +1,103 @@
+#include "config/state_store.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace tunlab {
+namespace {
+
+class StateStoreTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char pattern[] = "/tmp/tunlab-state-test.XXXXXX";
+        ASSERT_NE(::mkdtemp(pattern), nullptr);
+        directory_ = pattern;
+    }
+    void TearDown() override { std::filesystem::remove_all(directory_); }
+
+    static TunnelConfig config(const std::string& name, const char* json) {
+        return tunnel_config_from_json(name, nlohmann::json::parse(json));
+    }
+
+    std::filesystem::path directory_;
+};
+
+TEST_F(StateStoreTest, SavedStatesLoadBackEqual) {
+    const StateStore store(directory_);
+    const auto file = config("lab", R"({"addresses": ["192.168.53.99/24"], "listen_port": 9090})");
+    auto changed = file;
+    changed.routes.push_back(*Prefix::parse("192.168.60.0/24"));
+    changed.peers.push_back(
+        PeerConfig{Endpoint::parse("10.9.0.11:9090"), {*Prefix::parse("192.168.60.0/24")}, 25});
+    const TunnelState from_file{TunnelState::Origin::File, file, changed};
+    const TunnelState from_bus{TunnelState::Origin::Bus, std::nullopt,
+                               config("made", R"({"mode": "tap"})")};
+    const auto gone_file = config("gone", R"({"listen_port": 9091})");
+    const TunnelState deleted{TunnelState::Origin::File, gone_file, std::nullopt};
+    store.save("lab", from_file);
+    store.save("made", from_bus);
+    store.save("gone", deleted);
+
+    std::vector<std::string> errors;
+    const auto loaded = store.load(errors);
+    EXPECT_TRUE(errors.empty());
+    ASSERT_EQ(loaded.size(), 3u);
+    EXPECT_EQ(loaded.at("lab"), from_file);
+    EXPECT_EQ(loaded.at("made"), from_bus);
+    EXPECT_EQ(loaded.at("gone"), deleted);
+}
+
+TEST_F(StateStoreTest, SaveReplacesAndEraseRemoves) {
+    const StateStore store(directory_);
+    store.save("lab", TunnelState{TunnelState::Origin::Bus, std::nullopt, config("lab", "{}")});
+    store.save("lab", TunnelState{TunnelState::Origin::Bus, std::nullopt,
+                                  config("lab", R"({"listen_port": 7})")});
+    std::vector<std::string> errors;
+    EXPECT_EQ(store.load(errors).at("lab").current->listen_port, 7);
+    store.erase("lab");
+    EXPECT_TRUE(store.load(errors).empty());
+    // No temporary file is left behind by the atomic replace.
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(directory_ / "tunnels"),
+                            std::filesystem::directory_iterator()),
+              0);
+}
+
+TEST_F(StateStoreTest, CorruptFilesAreReportedSetAsideAndSkipped) {
+    const StateStore store(directory_);
+    store.save("good", TunnelState{TunnelState::Origin::Bus, std::nullopt, config("good", "{}")});
+    const auto tunnels = directory_ / "tunnels";
+    std::ofstream(tunnels / "half.json") << R"({"version": 1, "origin": "bus", "conf)";
+    std::ofstream(tunnels / "wrong.json")
+        << R"({"version": 1, "origin": "bus", "base": null, "config": {"mtu": "big"}})";
+    std::ofstream(tunnels / "future.json") << R"({"version": 99})";
+
+    std::vector<std::string> errors;
+    const auto loaded = store.load(errors);
+    EXPECT_EQ(loaded.size(), 1u);
+    EXPECT_TRUE(loaded.contains("good"));
+    ASSERT_EQ(errors.size(), 3u);
+    for (const char* name : {"half", "wrong", "future"}) {
+        EXPECT_TRUE(std::filesystem::exists(tunnels / (std::string(name) + ".json.corrupt")))
+            << name;
+        EXPECT_FALSE(std::filesystem::exists(tunnels / (std::string(name) + ".json"))) << name;
+    }
+    // The field at fault is named.
+    bool named_field = false;
+    for (const auto& error : errors) {
+        named_field = named_field || error.find("mtu") != std::string::npos;
+    }
+    EXPECT_TRUE(named_field);
+}
+
+TEST_F(StateStoreTest, MissingDirectoryIsEmpty) {
+    std::vector<std::string> errors;
+    EXPECT_TRUE(StateStore(directory_ / "nowhere").load(errors).empty());
+    EXPECT_TRUE(errors.empty());
+}
+
+}  // namespace
+}  // namespace tunlab
