@@ -3,35 +3,15 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/variant_json.hpp"
+
 namespace tunlabctl {
 
 namespace {
 
-nlohmann::json variant_value(const sdbus::Variant& value) {
-    const std::string type = value.peekValueType();
-    if (type == "s") {
-        return value.get<std::string>();
-    }
-    if (type == "b") {
-        return value.get<bool>();
-    }
-    if (type == "q") {
-        return value.get<uint16_t>();
-    }
-    if (type == "u") {
-        return value.get<uint32_t>();
-    }
-    if (type == "t") {
-        return value.get<uint64_t>();
-    }
-    if (type == "as") {
-        return value.get<std::vector<std::string>>();
-    }
-    if (type == "ao") {
-        const auto paths = value.get<std::vector<sdbus::ObjectPath>>();
-        return std::vector<std::string>(paths.begin(), paths.end());
-    }
-    return "(" + type + ")";
+nlohmann::json variant_value(const std::string& name, const sdbus::Variant& value) {
+    return tunlab::bus::variant_to_json(
+        value, name, [](const std::string&, const std::string& type) { return "(" + type + ")"; });
 }
 
 nlohmann::json signal_arguments(sdbus::Message& message) {
@@ -59,7 +39,7 @@ nlohmann::json signal_arguments(sdbus::Message& message) {
         message >> interface >> changed >> invalidated;
         nlohmann::json values = nlohmann::json::object();
         for (const auto& [name, value] : changed) {
-            values[name] = variant_value(value);
+            values[name] = variant_value(name, value);
         }
         return {{"interface", interface}, {"changed", values}, {"invalidated", invalidated}};
     }

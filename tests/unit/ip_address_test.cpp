@@ -12,22 +12,14 @@
 #include <unordered_set>
 
 #include "net/endpoint.hpp"
+#include "parse_helpers.hpp"
 
 namespace tunlab {
 namespace {
 
-IpAddress ip(std::string_view text) {
-    const auto parsed = IpAddress::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(IpAddress{});
-}
-
-Endpoint endpoint(std::string_view text) {
-    std::string error;
-    const auto parsed = Endpoint::parse(text, &error);
-    EXPECT_TRUE(parsed.has_value()) << text << ": " << error;
-    return parsed.value_or(Endpoint{});
-}
+using test_support::endpoint;
+using test_support::ip;
+using test_support::prefix;
 
 // ---- IpAddress ----
 

@@ -10,14 +10,14 @@
 #include <variant>
 #include <vector>
 
+#include "parse_helpers.hpp"
+
 namespace tunlab {
 namespace {
 
-IpAddress ip(std::string_view text) {
-    const auto parsed = IpAddress::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(IpAddress{});
-}
+using test_support::endpoint;
+using test_support::ip;
+using test_support::prefix;
 
 void put_be16(std::vector<uint8_t>& packet, size_t offset, size_t value) {
     packet[offset] = static_cast<uint8_t>(value >> 8);

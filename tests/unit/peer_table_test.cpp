@@ -9,20 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "parse_helpers.hpp"
+
 namespace tunlab {
 namespace {
 
-IpAddress ip(std::string_view text) {
-    const auto parsed = IpAddress::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(IpAddress{});
-}
-
-Endpoint endpoint(std::string_view text) {
-    const auto parsed = Endpoint::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(Endpoint{});
-}
+using test_support::endpoint;
+using test_support::ip;
+using test_support::prefix;
 
 PeerConfig peer_config(std::optional<std::string_view> at,
                        std::initializer_list<std::string_view> allowed) {

@@ -10,20 +10,14 @@
 #include <utility>
 #include <vector>
 
+#include "parse_helpers.hpp"
+
 namespace tunlab {
 namespace {
 
-IpAddress ip(std::string_view text) {
-    const auto parsed = IpAddress::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(IpAddress{});
-}
-
-Prefix prefix(std::string_view text) {
-    const auto parsed = Prefix::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(Prefix{});
-}
+using test_support::endpoint;
+using test_support::ip;
+using test_support::prefix;
 
 // The value found for `address`, or -1 for none.
 int match(const PrefixTable<int>& table, std::string_view address) {

@@ -10,28 +10,16 @@
 #include <string_view>
 #include <vector>
 
+#include "parse_helpers.hpp"
+
 namespace tunlab {
 namespace {
 
+using test_support::endpoint;
+using test_support::ip;
+using test_support::prefix;
+
 using json = nlohmann::json;
-
-IpAddress ip(std::string_view text) {
-    const auto parsed = IpAddress::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(IpAddress{});
-}
-
-Prefix prefix(std::string_view text) {
-    const auto parsed = Prefix::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(Prefix{});
-}
-
-Endpoint endpoint(std::string_view text) {
-    const auto parsed = Endpoint::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(Endpoint{});
-}
 
 // Every setting there is, none at its default.
 constexpr const char* kFullConfig = R"({
