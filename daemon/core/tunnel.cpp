@@ -20,6 +20,8 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
       netlink_(netlink),
       device_(config.mode, config.interface_or_template()),
       socket_(config.listen_address, config.listen_port) {
+    // Decided once, with the peers the tunnel starts with (an IPv6 endpoint lowers it).
+    mtu_ = config.effective_mtu();
     config_.peers.clear();
     try {
         configure_device();
@@ -29,7 +31,7 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
     }
     DataPlaneSettings settings;
     settings.mode = config_.mode;
-    settings.mtu = config_.effective_mtu();
+    settings.mtu = mtu_;
     settings.learning.enabled = config_.learn_peers;
     settings.learning.max_peers = config_.max_learned_peers;
     settings.learning.idle_timeout_us = uint64_t{config_.learned_peer_timeout_seconds} * 1'000'000;
@@ -62,7 +64,7 @@ TunnelConfig Tunnel::config() const {
 
 void Tunnel::configure_device() {
     const unsigned index = device_.index();
-    netlink_.set_mtu(index, config_.effective_mtu());
+    netlink_.set_mtu(index, mtu_);
     for (const auto& address : config_.addresses) {
         netlink_.add_address(index, address);
     }

@@ -34,7 +34,7 @@ class Tunnel {
     const std::string& name() const { return config_.name; }
     const std::string& interface_name() const { return device_.name(); }
     uint16_t listen_port() const { return socket_.bound_port(); }
-    uint32_t mtu() const { return config_.effective_mtu(); }
+    uint32_t mtu() const { return mtu_; }
     bool running() const { return data_plane_->running(); }
     CounterMap counters() const { return data_plane_->counters().snapshot(); }
     std::shared_ptr<const PeerViews> peers() const { return data_plane_->peers(); }
@@ -66,6 +66,7 @@ class Tunnel {
     void changed();
 
     TunnelConfig config_;  // peers live in configured_peers_
+    uint32_t mtu_ = 0;
     std::map<PeerId, PeerConfig> configured_peers_;
     Netlink& netlink_;
     TunDevice device_;

@@ -353,8 +353,11 @@ void DataPlane::deliver_from_network(std::span<const uint8_t> datagram, const En
         }
         source = std::get<IpHeaderInfo>(checked).source;
         if (known != nullptr && !PeerTable::allows_source(*known, *source)) {
-            counters_.drop(DropReason::BadSource);
-            return;
+            if (!table_.learn_address(*known, *source)) {
+                counters_.drop(DropReason::BadSource);
+                return;
+            }
+            table_changed_ = true;
         }
     } else if (const auto reason = validate_ethernet_frame(datagram, receive_limit_)) {
         counters_.drop(*reason);

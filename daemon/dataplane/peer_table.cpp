@@ -145,6 +145,17 @@ PeerTable::LearnResult PeerTable::learn(const Endpoint& endpoint,
     return LearnResult::Learned;
 }
 
+bool PeerTable::learn_address(Peer& peer, const IpAddress& source) {
+    if (!peer.learned || route(source) != nullptr ||
+        peer.config.allowed_ips.size() >= kMaxLearnedAddresses) {
+        return false;
+    }
+    const Prefix host = Prefix::host(source);
+    peer.config.allowed_ips.push_back(host);
+    by_prefix_.insert(host, &peer);
+    return true;
+}
+
 void PeerTable::move_endpoint(Peer& peer, const Endpoint& endpoint) {
     unindex(peer);
     peer.config.endpoint = endpoint;

@@ -53,6 +53,11 @@ class PeerTable {
     // Learns a peer; `source` nullopt (TAP mode) learns a peer without allowed IPs.
     LearnResult learn(const Endpoint& endpoint, const std::optional<IpAddress>& source,
                       Peer** learned);
+    // A learned peer sending from another inner address (a dual-stack client: its IPv6 after
+    // its IPv4) learns that one too, unless another peer holds it or the peer has
+    // kMaxLearnedAddresses already. False: not learned.
+    bool learn_address(Peer& peer, const IpAddress& source);
+    static constexpr size_t kMaxLearnedAddresses = 8;
     void move_endpoint(Peer& peer, const Endpoint& endpoint);
     void remember_mac(const MacAddress& mac, Peer& peer);
 

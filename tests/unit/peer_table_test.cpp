@@ -200,6 +200,28 @@ TEST(PeerTable, LearnsAPeer) {
     EXPECT_EQ(table.learned_count(), 2u);
 }
 
+TEST(PeerTable, ALearnedPeerLearnsItsOtherAddressesUpToACap) {
+    PeerTable table(policy(), AF_INET6);
+    const PeerId configured = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    Peer* client = learn(table, "10.9.0.5:40000", "192.168.53.99");
+    ASSERT_NE(client, nullptr);
+
+    // A dual-stack client: its IPv6 address after its IPv4 one.
+    EXPECT_TRUE(table.learn_address(*client, ip("fd00:53::99")));
+    EXPECT_EQ(table.route(ip("fd00:53::99")), client);
+    EXPECT_TRUE(PeerTable::allows_source(*client, ip("fd00:53::99")));
+    // Not an address another peer holds, and never for a configured peer.
+    EXPECT_FALSE(table.learn_address(*client, ip("192.168.60.7")));
+    EXPECT_EQ(route_id(table, "192.168.60.7"), configured);
+    EXPECT_FALSE(table.learn_address(*table.find(configured), ip("192.168.53.50")));
+    // At most kMaxLearnedAddresses.
+    for (int i = 1; client->config.allowed_ips.size() < PeerTable::kMaxLearnedAddresses; ++i) {
+        ASSERT_TRUE(table.learn_address(*client, ip("10.77.0." + std::to_string(i))));
+    }
+    EXPECT_FALSE(table.learn_address(*client, ip("10.77.1.1")));
+    EXPECT_EQ(table.route(ip("10.77.1.1")), nullptr);
+}
+
 TEST(PeerTable, LearnsAPeerWithoutAddressInTapMode) {
     PeerTable table(policy(), AF_INET);
     Peer* learned = learn(table, "10.9.0.5:40000", std::nullopt);
