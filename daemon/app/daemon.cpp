@@ -83,9 +83,9 @@ int Daemon::run() {
         if (bus_) {
             // sd-bus may want other events (POLLOUT while a reply is queued) or a timeout on
             // every turn, so ask again each time.
-            bus_->process();
+            const bool more_pending = bus_->process();
             fds.push_back(bus_->poll_entry());
-            const int bus_timeout = bus_->poll_timeout_ms();
+            const int bus_timeout = more_pending ? 0 : bus_->poll_timeout_ms();
             if (bus_timeout >= 0 && (timeout_ms < 0 || bus_timeout < timeout_ms)) {
                 timeout_ms = bus_timeout;
             }

@@ -30,9 +30,16 @@ int BusService::poll_timeout_ms() const {
     return connection_->getEventLoopPollData().getPollTimeout();
 }
 
-void BusService::process() {
-    while (connection_->processPendingRequest()) {
+bool BusService::process() {
+    // Bounded, so that a storm of calls cannot starve signals, the watchdog or peer events;
+    // the caller must not sleep while this says more is pending.
+    constexpr int kRequestsPerTurn = 64;
+    for (int handled = 0; handled < kRequestsPerTurn; ++handled) {
+        if (!connection_->processPendingRequest()) {
+            return false;
+        }
     }
+    return true;
 }
 
 void BusService::sync() {

@@ -27,8 +27,9 @@ class BusService {
 
     pollfd poll_entry() const;
     int poll_timeout_ms() const;
-    // Handles everything pending on the connection; returns when nothing is left.
-    void process();
+    // Handles what is pending on the connection, up to a bound per call. True if more may be
+    // pending: then poll without sleeping and call again.
+    bool process();
 
     void sync();
     void tunnels_changed() { sync(); }
