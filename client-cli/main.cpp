@@ -355,7 +355,8 @@ int run(int argc, char** argv) {
     try {
         api = std::make_unique<Api>();
     } catch (const sdbus::Error& error) {
-        std::cerr << "tunlabctl: cannot connect to the system bus: " << error.getMessage() << "\n";
+        std::cerr << "tunlabctl: cannot connect to the system bus (" << error.getMessage()
+                  << "); is dbus running? Start it with: systemctl start dbus\n";
         return kUnreachable;
     }
     try {

@@ -37,7 +37,10 @@ nlohmann::json status_json(const TunnelManager& manager) {
         entry["mtu"] = tunnel->mtu();
         entry["counters"] = tunnel->counters();
         entry["peers"] = nlohmann::json::array();
-        for (const PeerView& view : *tunnel->peers()) {
+        // Named, so that the snapshot outlives the loop: a range-for over `*tunnel->peers()`
+        // would read a vector the data plane may free meanwhile.
+        const auto views = tunnel->peers();
+        for (const PeerView& view : *views) {
             entry["peers"].push_back(peer_json(view));
         }
         tunnels[name] = std::move(entry);

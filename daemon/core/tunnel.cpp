@@ -1,6 +1,7 @@
 #include "core/tunnel.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "core/error.hpp"
 #include "util/log.hpp"
@@ -15,13 +16,17 @@ RequestError failed(const std::string& what, const std::exception& cause) {
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_next_serial{1};
+}
+
 Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
     : config_(config),
       netlink_(netlink),
       device_(config.mode, config.interface_or_template()),
       socket_(config.listen_address, config.listen_port) {
-    // Decided once, with the peers the tunnel starts with (an IPv6 endpoint lowers it).
-    mtu_ = config.effective_mtu();
+    serial_ = g_next_serial.fetch_add(1);
+    mtu_ = config.effective_mtu();  // with the peers: an IPv6 endpoint lowers the default
     config_.peers.clear();
     try {
         configure_device();
@@ -103,12 +108,34 @@ void Tunnel::execute(DataPlane::Command command) {
 }
 
 void Tunnel::changed() {
+    // Without an MTU of its own, the tunnel keeps the default that fits its peers: adding a
+    // peer with an IPv6 endpoint lowers it, so that full-size packets are not fragmented.
+    if (!config_.mtu) {
+        const uint32_t fitting = config().effective_mtu();
+        if (fitting != mtu_) {
+            try {
+                netlink_.set_mtu(device_.index(), fitting);
+                mtu_ = fitting;
+            } catch (const std::system_error& error) {
+                throw failed("set MTU " + std::to_string(fitting), error);
+            }
+        }
+    }
     if (change_listener_) {
         change_listener_(*this);
     }
 }
 
 void Tunnel::check_peer(PeerId id, const PeerConfig& peer) const {
+    for (size_t i = 0; i < peer.allowed_ips.size(); ++i) {
+        const auto first =
+            std::find(peer.allowed_ips.begin(), peer.allowed_ips.end(), peer.allowed_ips[i]);
+        if (first != peer.allowed_ips.begin() + static_cast<std::ptrdiff_t>(i)) {
+            throw RequestError(ErrorKind::InvalidArgument,
+                               "allowed_ips[" + std::to_string(i) +
+                                   "]: " + peer.allowed_ips[i].to_string() + " is listed twice");
+        }
+    }
     if (peer.endpoint && !peer.endpoint->for_socket_family(socket_.family())) {
         throw RequestError(ErrorKind::InvalidArgument,
                            "endpoint: " + peer.endpoint->to_string() +
@@ -136,7 +163,8 @@ void Tunnel::check_peer(PeerId id, const PeerConfig& peer) const {
 }
 
 PeerView Tunnel::find_peer(PeerId id) const {
-    for (const PeerView& view : *data_plane_->peers()) {
+    const auto views = data_plane_->peers();  // kept alive for the loop (see status.cpp)
+    for (const PeerView& view : *views) {
         if (view.id == id) {
             return view;
         }
@@ -197,10 +225,14 @@ void Tunnel::set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_
 }
 
 void Tunnel::add_address(const InterfaceAddress& address) {
-    if (std::find(config_.addresses.begin(), config_.addresses.end(), address) !=
-        config_.addresses.end()) {
-        throw RequestError(ErrorKind::AlreadyExists,
-                           "cidr: " + address.to_string() + " is already on " + device_.name());
+    // One prefix length per address: 192.168.53.99/16 next to 192.168.53.99/24 is a mistake.
+    const auto same_address = std::find_if(
+        config_.addresses.begin(), config_.addresses.end(),
+        [&address](const InterfaceAddress& present) { return present.address == address.address; });
+    if (same_address != config_.addresses.end()) {
+        throw RequestError(ErrorKind::AlreadyExists, "cidr: " + address.address.to_string() +
+                                                         " is already on " + device_.name() +
+                                                         " as " + same_address->to_string());
     }
     try {
         netlink_.add_address(device_.index(), address);

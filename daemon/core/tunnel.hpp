@@ -32,6 +32,9 @@ class Tunnel {
     // configuration and are left out).
     TunnelConfig config() const;
     const std::string& name() const { return config_.name; }
+    // Unique for the daemon's life: tells a restarted tunnel from the one it replaced, even at
+    // the same address.
+    uint64_t serial() const { return serial_; }
     const std::string& interface_name() const { return device_.name(); }
     uint16_t listen_port() const { return socket_.bound_port(); }
     uint32_t mtu() const { return mtu_; }
@@ -67,6 +70,7 @@ class Tunnel {
 
     TunnelConfig config_;  // peers live in configured_peers_
     uint32_t mtu_ = 0;
+    uint64_t serial_ = 0;
     std::map<PeerId, PeerConfig> configured_peers_;
     Netlink& netlink_;
     TunDevice device_;

@@ -183,7 +183,12 @@ void DataPlane::run_commands() {
 }
 
 void DataPlane::publish() {
-    views_.store(table_.make_views());
+    auto views = table_.make_views();
+    {
+        std::lock_guard lock(views_mutex_);
+        views_.swap(views);
+    }
+    // The old snapshot (now in `views`) is freed here, outside the lock.
     table_changed_ = false;
     const uint64_t one = 1;
     [[maybe_unused]] const auto ignored = ::write(events_.get(), &one, sizeof one);
@@ -191,6 +196,11 @@ void DataPlane::publish() {
 
 void DataPlane::on_timer() {
     const uint64_t now = now_microseconds();
+    if (roams_not_logged_ > 0) {
+        log::info(roams_not_logged_, " more peer moves in the last second (not logged one by one)");
+        roams_not_logged_ = 0;
+    }
+    roam_lines_left_ = 1;
     if (table_.expire_idle(now) > 0) {
         table_changed_ = true;
     }
@@ -312,8 +322,15 @@ Peer* DataPlane::identify_sender(Peer* known, const Endpoint& from,
         moved = table_.by_mac(mac_at(datagram.data() + 6));
     }
     if (moved != nullptr) {
-        log::info("peer ", moved->config.endpoint ? moved->config.endpoint->to_string() : "-",
-                  " moved to ", from.to_string());
+        // Anyone can make a peer move by sending one datagram, so one line per second at most.
+        if (roam_lines_left_ > 0) {
+            --roam_lines_left_;
+            log::info("peer ", moved->id, " moved from ",
+                      moved->config.endpoint ? moved->config.endpoint->to_string() : "nowhere",
+                      " to ", from.to_string());
+        } else {
+            ++roams_not_logged_;
+        }
         table_.move_endpoint(*moved, from);
         table_changed_ = true;
         return moved;

@@ -47,7 +47,10 @@ class DataPlane {
     void consume_events();
     bool running() const { return running_.load(std::memory_order_relaxed); }
 
-    std::shared_ptr<const PeerViews> peers() const { return views_.load(); }
+    std::shared_ptr<const PeerViews> peers() const {
+        std::lock_guard lock(views_mutex_);
+        return views_;
+    }
     const TunnelCounters& counters() const { return counters_; }
 
   private:
@@ -70,6 +73,8 @@ class DataPlane {
     PeerTable table_;
     TunnelCounters counters_;
     bool table_changed_ = true;
+    int roam_lines_left_ = 1;  // refilled by the timer: the roaming log is rate-limited
+    uint64_t roams_not_logged_ = 0;
 
     UniqueFd epoll_;
     UniqueFd wakeup_;  // eventfd: commands queued or stop requested
@@ -81,7 +86,9 @@ class DataPlane {
     std::vector<Command> commands_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> running_{false};
-    std::atomic<std::shared_ptr<const PeerViews>> views_;
+    // Held only to copy or replace the pointer, never while building a snapshot.
+    mutable std::mutex views_mutex_;
+    std::shared_ptr<const PeerViews> views_;
     std::thread thread_;
 };
 

@@ -47,7 +47,7 @@ void BusService::sync() {
     // Objects whose tunnel is gone, or was replaced by a restart, go first.
     for (auto position = tunnels_.begin(); position != tunnels_.end();) {
         const Tunnel* current = manager_.find(position->first);
-        if (current != &position->second->tunnel()) {
+        if (current == nullptr || current->serial() != position->second->tunnel_serial()) {
             const std::string name = position->first;
             position = tunnels_.erase(position);
             manager_object_->emitTunnelRemoved(tunnel_path(name), name);

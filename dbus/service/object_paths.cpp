@@ -31,7 +31,8 @@ std::optional<PeerId> peer_id_from_path(const std::string& tunnel_name, const st
     const char* begin = path.data() + prefix.size();
     const char* end = path.data() + path.size();
     const auto [stop, error] = std::from_chars(begin, end, id);
-    if (error != std::errc{} || stop != end) {
+    // Only the path peer_path() makes: "peer/01" names no peer.
+    if (error != std::errc{} || stop != end || peer_path(tunnel_name, id) != path) {
         return std::nullopt;
     }
     return id;

@@ -38,7 +38,9 @@ TunnelObject::TunnelObject(sdbus::IConnection& connection, BusService& service, 
     : AdaptorInterfaces(connection, tunnel_path(tunnel.name())),
       connection_(connection),
       service_(service),
-      tunnel_(tunnel) {
+      tunnel_(tunnel),
+      published_mtu_(tunnel.mtu()),
+      tunnel_serial_(tunnel.serial()) {
     registerAdaptor();
 }
 
@@ -89,8 +91,16 @@ void TunnelObject::sync_peers() {
             ++position;
         }
     }
+    std::vector<std::string> properties;
     if (changed) {
-        getObject().emitPropertiesChangedSignal(INTERFACE_NAME, {"Peers"});
+        properties.push_back("Peers");
+    }
+    if (tunnel_.mtu() != published_mtu_) {  // the default MTU follows the peers
+        published_mtu_ = tunnel_.mtu();
+        properties.push_back("MTU");
+    }
+    if (!properties.empty()) {
+        getObject().emitPropertiesChangedSignal(INTERFACE_NAME, properties);
     }
 }
 

@@ -20,9 +20,12 @@ class TunnelObject : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_adapto
     TunnelObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel);
     ~TunnelObject();
 
-    const Tunnel& tunnel() const { return tunnel_; }
+    // The serial of the tunnel this object shows (Tunnel::serial); compared, never the
+    // address, since a restarted tunnel may land where the old one was.
+    uint64_t tunnel_serial() const { return tunnel_serial_; }
     // Makes the peer objects match the tunnel's peers, with PeerAdded/PeerRemoved,
-    // EndpointChanged and PropertiesChanged signals for what changed.
+    // EndpointChanged and PropertiesChanged signals for what changed (the MTU included: it
+    // follows the peers unless set).
     void sync_peers();
 
   private:
@@ -57,6 +60,8 @@ class TunnelObject : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_adapto
     BusService& service_;
     Tunnel& tunnel_;
     std::map<PeerId, std::unique_ptr<PeerObject>> peers_;
+    uint32_t published_mtu_;
+    uint64_t tunnel_serial_;
 };
 
 }  // namespace tunlab::bus

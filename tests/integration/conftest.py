@@ -33,6 +33,17 @@ def tunlabd():
 
 
 @pytest.fixture
+def tunlabctl():
+    """The CLI under test (TUNLABCTL, else next to tunlabd in its build tree); missing is a
+    failure, as for tunlabd."""
+    path = lab_module.tunlabctl_path()
+    if not path.is_file():
+        pytest.fail(f"tunlabctl not found at {path}: build it (cmake --build --preset debug) "
+                    f"or point TUNLABCTL at it")
+    return path
+
+
+@pytest.fixture
 def lab(request, tmp_path, tunlabd):
     """The BRIEF §2 topology in private namespaces, removed after the test whatever happens.
     After a passing test every daemon still running must also shut down cleanly (SIGTERM →

@@ -60,6 +60,8 @@ U2_TUNNEL_ADDRESS = "192.168.53.98"
 # `ping` with its default 56 data bytes: 20 (IPv4) + 8 (ICMP) + 56.
 PING_PACKET_BYTES = 84
 
+IPERF_PORT = 5201
+
 READY_TIMEOUT = 15.0
 STATUS_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
@@ -67,6 +69,25 @@ STOP_TIMEOUT = 15.0
 
 def tunlabd_path() -> Path:
     return Path(os.environ.get("TUNLABD", REPO_ROOT / "build" / "debug" / "daemon" / "tunlabd"))
+
+
+def tunlabctl_path() -> Path:
+    """TUNLABCTL, else the tunlabctl of the same build tree as tunlabd."""
+    if "TUNLABCTL" in os.environ:
+        return Path(os.environ["TUNLABCTL"])
+    return tunlabd_path().parent.parent / "client-cli" / "tunlabctl"
+
+
+# The unprivileged local user of the tests: nobody, with no supplementary groups (unless the
+# caller gives some).
+NOBODY = 65534
+
+
+def as_user(argv: list[str], uid: int = NOBODY, gid: int = NOBODY,
+            groups: tuple[int, ...] = ()) -> list[str]:
+    """`argv` run as another user, with exactly `groups` as supplementary groups."""
+    group_args = [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", *group_args, *argv]
 
 
 def missing_prerequisite() -> str | None:
@@ -230,6 +251,40 @@ def parse_ping(output: str) -> PingResult:
     return PingResult(int(summary.group(1)), int(summary.group(2)), rtts, output)
 
 
+@dataclasses.dataclass
+class BusLatency:
+    """Round-trip times (ms) of Properties.Get(Counters) on one tunlabd's bus, idle and while
+    iperf3 pushes TCP through the tunnel as fast as it can."""
+    idle_ms: list[float]
+    loaded_ms: list[float]
+    throughput_bps: float   # of the iperf3 run that loaded the tunnel
+
+    @staticmethod
+    def _figures(times: list[float]) -> dict[str, float]:
+        ordered = sorted(times)
+
+        def nearest_rank(fraction: float) -> float:
+            return ordered[min(len(ordered), max(1, round(fraction * len(ordered) + 0.5))) - 1]
+
+        return {"p50_ms": nearest_rank(0.50), "p99_ms": nearest_rank(0.99),
+                "max_ms": ordered[-1]}
+
+    def summary(self) -> dict[str, Any]:
+        return {"calls": len(self.loaded_ms), "idle": self._figures(self.idle_ms),
+                "under_load": self._figures(self.loaded_ms),
+                "load_throughput_bps": self.throughput_bps}
+
+    def report(self) -> str:
+        summary = self.summary()
+        idle, loaded = summary["idle"], summary["under_load"]
+        return (f"D-Bus Get(Counters) round trip, {summary['calls']} calls: "
+                f"idle p50 {idle['p50_ms']:.3f} ms, p99 {idle['p99_ms']:.3f} ms, "
+                f"max {idle['max_ms']:.3f} ms; under iperf3 load "
+                f"({self.throughput_bps / 1e6:.0f} Mbit/s through the tunnel) "
+                f"p50 {loaded['p50_ms']:.3f} ms, p99 {loaded['p99_ms']:.3f} ms, "
+                f"max {loaded['max_ms']:.3f} ms")
+
+
 class BackgroundPing:
     """A ping running while the test does something else."""
 
@@ -275,35 +330,61 @@ class DaemonError(AssertionError):
     pass
 
 
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+BUS_CONFIG_TEMPLATE = REPO_ROOT / "tests" / "bus" / "system-bus.conf.in"
+SHIPPED_POLICY = REPO_ROOT / "systemd" / "org.tunlab1.conf"
+
+# A deliberately loose local policy: anyone may call anything on org.tunlab1. With it the
+# bus lets an unprivileged caller through, so only tunlabd's own credential check stands
+# between that caller and a change (docs/dbus-api.md: "a looser policy does not open it up").
+PERMISSIVE_POLICY = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
+  <policy user="root">
+    <allow own="org.tunlab1"/>
+  </policy>
   <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
+    <allow send_destination="org.tunlab1"/>
   </policy>
 </busconfig>
 """
+
+BUS_POLICIES = ("shipped", "permissive")
 
 
 class PrivateBus:
     """A dbus-daemon standing in for the system bus of one tunlabd (BRIEF §5). One per daemon:
     every tunlabd owns the well-known name org.tunlab1, so two cannot share a bus. Its unix
-    socket is a path, which works across network namespaces."""
+    socket is a path, which works across network namespaces.
 
-    def __init__(self, socket_path: Path, workdir: Path):
+    The configuration is tests/bus/system-bus.conf.in, shaped like Debian's system bus
+    (default deny for method calls and name ownership), with the policy included that the
+    package ships (systemd/org.tunlab1.conf) or, with policy="permissive", one that lets
+    every local user call every method of org.tunlab1."""
+
+    def __init__(self, socket_path: Path, workdir: Path, policy: str = "shipped"):
+        assert policy in BUS_POLICIES, policy
         self.socket_path = socket_path
+        self.policy = policy
+        self.workdir = workdir
         self.config_path = workdir / "bus.conf"
         self.log_path = workdir / "dbus-daemon.log"
         self.proc: subprocess.Popen[str] | None = None
         self.address = ""
 
+    def policy_path(self) -> Path:
+        if self.policy == "shipped":
+            return SHIPPED_POLICY
+        path = self.workdir / "permissive-policy.conf"
+        path.write_text(PERMISSIVE_POLICY)
+        return path
+
     def start(self) -> "PrivateBus":
-        self.config_path.write_text(_BUS_CONFIG.format(socket=self.socket_path))
+        config = (BUS_CONFIG_TEMPLATE.read_text()
+                  .replace("@SOCKET@", str(self.socket_path))
+                  .replace("@POLICY@", str(self.policy_path())))
+        leftover = re.search(r"@[A-Z_]+@", config)
+        assert leftover is None, f"unfilled placeholder {leftover.group()} in the bus template"
+        self.config_path.write_text(config)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 ["dbus-daemon", f"--config-file={self.config_path}", "--nofork",
@@ -316,6 +397,10 @@ class PrivateBus:
             self.stop()
             raise DaemonError(f"dbus-daemon did not start: {tail(self.log_path)}")
         return self
+
+    def env(self) -> dict[str, str]:
+        """The environment of a client of this bus (tunlabctl, busctl, python3-dbus)."""
+        return dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -390,9 +475,7 @@ class Daemon:
         finally:
             notify.close()
         # Learn the kernel's names for the devices, so that stop() can check they are gone.
-        status = self.status()
-        self.interfaces = {name: tunnel["interface"]
-                           for name, tunnel in status["tunnels"].items()}
+        self.refresh_interfaces()
         return self
 
     def _wait_for_ready(self, notify: socket.socket) -> None:
@@ -421,6 +504,7 @@ class Daemon:
 
     def stop(self) -> None:
         """Clean shutdown: SIGTERM must end the daemon with status 0 and remove its devices."""
+        self.refresh_interfaces()  # tunnels made over D-Bus since start() count too
         self.signal(signal.SIGTERM)
         try:
             code = self.proc.wait(timeout=STOP_TIMEOUT)
@@ -434,6 +518,16 @@ class Daemon:
             assert not link_exists(self.ns, interface), \
                 f"{interface} still exists in {self.ns} after tunlabd stopped"
         self.check_log_format()
+
+    def crash(self) -> None:
+        """kill -9: no shutdown code runs, as after a crash or an OOM kill."""
+        self.refresh_interfaces()
+        self.signal(signal.SIGKILL)
+        self.proc.wait(timeout=STOP_TIMEOUT)
+
+    def refresh_interfaces(self) -> None:
+        self.interfaces = {name: tunnel["interface"]
+                           for name, tunnel in self.status()["tunnels"].items()}
 
     def kill(self) -> None:
         """Teardown after a failure: no assertions, just make sure it is gone."""
@@ -501,6 +595,70 @@ class Daemon:
     def describe(self) -> str:
         return f"tunlabd in {self.ns}, log {self.log_path}:\n{tail(self.log_path)}"
 
+    # clients of its bus
+
+    def tunlabctl(self, *args: str, user: bool = False, groups: tuple[int, ...] = (),
+                  timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """Runs tunlabctl against this daemon's bus and returns the finished process, whatever
+        its exit code (the tests check it). user=True: as nobody (with `groups`)."""
+        return run_tunlabctl(self.bus, *args, user=user, groups=groups, timeout=timeout)
+
+    def ctl(self, *args: str) -> str:
+        """tunlabctl as root that must succeed; its standard output."""
+        result = self.tunlabctl(*args)
+        assert result.returncode == 0, \
+            (f"tunlabctl {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}\n"
+             f"tunlabd {'runs' if self.alive() else 'is dead'}; {self.describe()}")
+        return result.stdout
+
+    def ctl_json(self, *args: str) -> Any:
+        return json.loads(self.ctl("--json", *args))
+
+    def counters(self, tunnel: str | None = None) -> dict[str, int]:
+        """The tunnel's counters as `tunlabctl --json stats` reports them."""
+        args = ["--tunnel", tunnel] if tunnel else []
+        return self.ctl_json(*args, "stats")["counters"]
+
+    def wait_for_counters(self, condition: Callable[[dict[str, int]], bool], what: str,
+                          timeout: float = 5.0, tunnel: str | None = None) -> dict[str, int]:
+        """Polls `tunlabctl --json stats` until `condition(counters)` holds."""
+        def counters_if_condition_holds() -> dict[str, int] | None:
+            counters = self.counters(tunnel)
+            return counters if condition(counters) else None
+
+        return wait_until(counters_if_condition_holds, timeout, what, interval=0.05)
+
+    def bus_status(self) -> dict[str, dict[str, Any]]:
+        """`tunlabctl --json status`, as {tunnel name: tunnel}."""
+        return {tunnel["name"]: tunnel for tunnel in self.ctl_json("status")["tunnels"]}
+
+    # the lab's two ends, set up over D-Bus only (the daemon started without any files)
+
+    def create_server_tunnel(self, name: str = "lab") -> None:
+        """The lab's server-router end: listens on 9090 and learns its clients."""
+        self.ctl("create", name, "--address", f"{SERVER_TUNNEL_ADDRESS}/24",
+                 "--listen-port", str(SERVER_PORT))
+
+    def create_client_tunnel(self, tunnel_address: str, name: str = "lab",
+                             listen_port: int | None = None) -> None:
+        """The lab's client end: one peer (the server), the private network routed into it."""
+        port = ["--listen-port", str(listen_port)] if listen_port is not None else []
+        self.ctl("create", name, "--address", f"{tunnel_address}/24", *port)
+        self.ctl("--tunnel", name, "add-peer", f"{SERVER_ADDRESS}:{SERVER_PORT}",
+                 "--allowed-ips", f"{PRIVATE_NETWORK},{TUNNEL_NETWORK}")
+        self.ctl("--tunnel", name, "add-route", PRIVATE_NETWORK)
+
+
+def run_tunlabctl(bus: PrivateBus, *args: str, user: bool = False, groups: tuple[int, ...] = (),
+                  timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    # Outside the lab's namespaces: the bus socket is a path, and tunlabctl never touches the
+    # network itself.
+    argv = [str(tunlabctl_path()), *args]
+    if user or groups:
+        argv = as_user(argv, groups=groups)
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=bus.env(), timeout=timeout)
+
 
 def link_exists(ns: str, interface: str) -> bool:
     return run(["ip", "-n", ns, "link", "show", "dev", interface], check=False).returncode == 0
@@ -525,12 +683,15 @@ class Lab:
         self.ns = {role: f"{prefix}-{role}" for role in self.ROLES}
         # Unix socket paths are limited to 108 bytes; pytest's tmp_path can be longer.
         self._socket_dir = Path(tempfile.mkdtemp(prefix="tln-"))
+        # Unprivileged clients must reach the bus sockets inside (not list the directory).
+        self._socket_dir.chmod(0o711)
         self._created: list[str] = []
         self._daemons: list[Daemon] = []
         self._buses: list[PrivateBus] = []
         self._processes: list[subprocess.Popen] = []
         self._sockets: list[socket.socket] = []
         self._daemon_sequence = itertools.count(1)
+        self._bus_sequence = itertools.count(1)
 
     def __enter__(self) -> "Lab":
         try:
@@ -619,16 +780,22 @@ class Lab:
 
     # processes and sockets inside hosts
 
-    def start_daemon(self, role: str, tunnels: dict[str, dict[str, Any]],
-                     start: bool = True) -> Daemon:
+    def start_bus(self, workdir: Path, policy: str = "shipped") -> PrivateBus:
+        """A private system bus (see PrivateBus), stopped at close()."""
+        bus = PrivateBus(self._socket_dir / f"bus-{next(self._bus_sequence)}", workdir, policy)
+        self._buses.append(bus)
+        return bus.start()
+
+    def start_daemon(self, role: str, tunnels: dict[str, dict[str, Any]] | None = None,
+                     start: bool = True, bus_policy: str = "shipped") -> Daemon:
+        """A tunlabd in host `role` with its own bus. tunnels=None or {}: no configuration
+        files at all, everything is then done over D-Bus."""
         number = next(self._daemon_sequence)
         workdir = self.workdir / f"tunlabd-{role}-{number}"
         workdir.mkdir(parents=True)
-        bus = PrivateBus(self._socket_dir / f"bus-{number}", workdir)
-        self._buses.append(bus)
-        bus.start()
+        bus = self.start_bus(workdir, bus_policy)
         daemon = Daemon(self.ns[role], workdir, self._socket_dir / f"notify-{number}.sock", bus,
-                        tunnels, self.debug_daemons)
+                        tunnels or {}, self.debug_daemons)
         self._daemons.append(daemon)
         return daemon.start() if start else daemon
 
@@ -639,8 +806,8 @@ class Lab:
             log = open(self.workdir / log_name, "ab")
             popen_args.setdefault("stdout", log)
             popen_args.setdefault("stderr", subprocess.STDOUT)
-        proc = subprocess.Popen(in_netns(self.ns[role], argv), stdin=subprocess.DEVNULL,
-                                **popen_args)
+        popen_args.setdefault("stdin", subprocess.DEVNULL)
+        proc = subprocess.Popen(in_netns(self.ns[role], argv), **popen_args)
         self._processes.append(proc)
         return proc
 
@@ -663,6 +830,14 @@ class Lab:
         result = self.exec(role, ping_argv(destination, count, interval, size), check=False,
                            timeout=count * interval + 60)
         return parse_ping(result.stdout)
+
+    def ping_unanswered(self, role: str, destination: str, count: int = 3) -> str:
+        """Asserts that no ping gets through (the route or the peer is gone) and returns
+        ping's output. Without a route ping fails at once without a summary line."""
+        result = self.exec(role, ping_argv(destination, count, 0.05), check=False, timeout=60)
+        assert result.returncode != 0, f"ping {destination} succeeded:\n{result.stdout}"
+        assert "bytes from" not in result.stdout, result.stdout
+        return result.stdout + result.stderr
 
     def ping_in_background(self, role: str, destination: str, count: int,
                            interval: float = 0.05) -> BackgroundPing:
@@ -702,6 +877,52 @@ class Lab:
         header, values = [line.split() for line in snmp if line.startswith("Udp:")][:2]
         fields = dict(zip(header[1:], (int(v) for v in values[1:])))
         return fields["RcvbufErrors"] + fields["InErrors"]
+
+    def start_iperf_server(self, port: int = IPERF_PORT) -> None:
+        """iperf3 --server in V (once; it lives until close())."""
+        if not self.tcp_port_listening("v", port):
+            self.spawn("v", ["iperf3", "--server", "--port", str(port)],
+                       log_name=f"iperf3-server-{port}.log")
+            wait_until(lambda: self.tcp_port_listening("v", port), 10, "iperf3 to listen in V")
+
+    def bus_latency(self, daemons: list[Daemon], tunnel_path: str = "/org/tunlab1/tunnel/lab",
+                    calls: int = 200, interval: float = 0.01) -> list[BusLatency]:
+        """D-Bus reply latency of each of `daemons` (BRIEF §4: the bus is served by the control
+        loop, never blocked by the packet path): `calls` Get(Counters), one every `interval`
+        seconds, first idle, then while iperf3 sends U → V through the tunnel at full rate
+        (one daemon after the other, in one iperf3 run). The tunnel must carry U → V already.
+        Needs python3-dbus."""
+        from dbus_client import TUNNEL, Client, get_latencies  # only this needs python3-dbus
+
+        def traffic(daemon: Daemon) -> int:
+            with Client(daemon.bus.address) as client:
+                counters = client.get(tunnel_path, TUNNEL, "Counters")
+            return counters["rx_packets"] + counters["tx_packets"]
+
+        def measure(daemon: Daemon) -> list[float]:
+            times = get_latencies(daemon.bus.address, tunnel_path, TUNNEL, "Counters", calls,
+                                  interval)
+            return [seconds * 1e3 for seconds in times]
+
+        idle = [measure(daemon) for daemon in daemons]
+        self.start_iperf_server()
+        # Long enough to outlast the measurements with a wide margin.
+        seconds = max(4, round(calls * interval * len(daemons) * 1.5) + 3)
+        before = traffic(daemons[0])
+        iperf = self.spawn("u", ["iperf3", "--client", V_ADDRESS, "--port", str(IPERF_PORT),
+                                 "--time", str(seconds), "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Measure once the flow is in full swing, not during connection set-up.
+        wait_until(lambda: traffic(daemons[0]) >= before + 2000, 10,
+                   "iperf3 traffic through the tunnel")
+        loaded = [measure(daemon) for daemon in daemons]
+        assert iperf.poll() is None, \
+            "iperf3 ended before the measurement did: it was not measured under load"
+        output, _ = iperf.communicate(timeout=seconds + 30)
+        assert iperf.returncode == 0, output
+        throughput = json.loads(output)["end"]["sum_received"]["bits_per_second"]
+        return [BusLatency(idle_ms, loaded_ms, throughput)
+                for idle_ms, loaded_ms in zip(idle, loaded)]
 
     def udp_port_bound(self, role: str, port: int) -> bool:
         output = self.exec(role, ["ss", "-Hnlu", f"sport = :{port}"]).stdout
