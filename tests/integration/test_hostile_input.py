@@ -3,8 +3,9 @@ real traffic flows undisturbed."""
 
 import collections
 import socket
-import struct
 import time
+
+import hostile
 
 from lab import (RECEIVE_DROP_REASONS, SEND_DROP_REASONS, SERVER_ADDRESS, SERVER_PORT,
                  U2_ADDRESS, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, client_config,
@@ -25,40 +26,13 @@ FOREIGN_ADDRESS = "10.1.2.3"  # inside no peer's allowed IPs
 
 # ── packet builders ─────────────────────────────────────────────────────────────────────
 
-def internet_checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def echo_reply(size: int) -> bytes:
-    """An ICMP echo reply: if one ever leaked through to V, V would ignore it silently
-    instead of answering and adding packets to the counts."""
-    body = struct.pack("!BBHHH", 0, 0, 0, 0x7e57, 1) + bytes(size - 8)
-    return body[:2] + struct.pack("!H", internet_checksum(body)) + body[4:]
-
-
-def ipv4(source: str, total_size: int = 60, *, version: int = 4, ihl: int = 5,
-         total_length: int | None = None) -> bytes:
+def ipv4(source: str, total_size: int = 60, **falsified: int) -> bytes:
     """An IPv4 packet of `total_size` bytes to V; the keywords falsify header fields."""
-    header = struct.pack("!BBHHHBBH4s4s", (version << 4) | ihl, 0,
-                         total_size if total_length is None else total_length,
-                         0x1234, 0, 64, socket.IPPROTO_ICMP, 0,
-                         socket.inet_aton(source), socket.inet_aton(V_ADDRESS))
-    header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
-    return header + echo_reply(total_size - 20)
+    return hostile.ipv4(source, V_ADDRESS, total_size, **falsified)
 
 
-def ipv6(source: str, total_size: int = 60, *, payload_length: int | None = None) -> bytes:
-    header = struct.pack("!IHBB16s16s", 6 << 28,
-                         total_size - 40 if payload_length is None else payload_length,
-                         59, 64,  # 59: no next header
-                         socket.inet_pton(socket.AF_INET6, source),
-                         socket.inet_pton(socket.AF_INET6, "fd00:60::5"))
-    return header + bytes(total_size - 40)
+def ipv6(source: str, total_size: int = 60, **falsified: int) -> bytes:
+    return hostile.ipv6(source, "fd00:60::5", total_size, **falsified)
 
 
 def hostile_round(mtu: int) -> list[tuple[int, str, bytes]]:
