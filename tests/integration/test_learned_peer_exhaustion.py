@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import pytest
 
 from hostile import (BusConnection, KernelUdp, RawUdpSender, daemon_pid, datagrams_accounted,
                      ipv4, kernel_udp, paced_send, rss_kib, sanitized)

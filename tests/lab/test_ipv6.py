@@ -9,7 +9,6 @@ devices send their own router solicitations and MLD reports; those go to multica
 no peer holds and are dropped as no_peer, so the traffic counters still count only pings.
 """
 
-import pytest
 
 from labkit import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS,
                     TUNNEL_NETWORK, U_TUNNEL_ADDRESS, V_ADDRESS, TaskLab, counters, ctl, deltas,
