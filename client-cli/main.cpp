@@ -226,6 +226,9 @@ int run(int argc, char** argv) {
     auto* create = command("create", "Create a tunnel");
     create->add_option("NAME", name, "Tunnel name (letters, digits, '_', '-'; at most 15)")
         ->required();
+    std::string interface;
+    create->add_option("--interface", interface,
+                       "Kernel name of the device (default: the kernel picks tunN/tapN)");
     create->add_option("--mode", mode, "tun (IP packets, default) or tap (Ethernet frames)")
         ->check(CLI::IsMember({"tun", "tap"}));
     create->add_option("--address", addresses, "Address of the interface, CIDR (repeatable)");
@@ -238,6 +241,9 @@ int run(int argc, char** argv) {
             Options options;
             if (!mode.empty()) {
                 options["mode"] = mode;
+            }
+            if (!interface.empty()) {
+                options["interface"] = interface;
             }
             if (!addresses.empty()) {
                 options["addresses"] = addresses;

@@ -112,6 +112,7 @@ int Daemon::run() {
         if ((fds[0].revents & POLLIN) && !handle_signal()) {
             return 0;
         }
+        tell_systemd_status_if_changed();
     }
 }
 
@@ -167,10 +168,20 @@ void Daemon::write_status() {
     }
 }
 
+void Daemon::tell_systemd_status_if_changed() {
+    if (std::pair{manager_.tunnels().size(), manager_.peer_count()} != last_status_) {
+        tell_systemd("");
+    }
+}
+
 void Daemon::tell_systemd(const char* state) {
-    const std::string message = std::string(state) +
-                                "\nSTATUS=" + std::to_string(manager_.tunnels().size()) +
-                                " tunnel(s), " + std::to_string(manager_.peer_count()) + " peer(s)";
+    last_status_ = {manager_.tunnels().size(), manager_.peer_count()};
+    std::string message = state;
+    if (!message.empty()) {
+        message += "\n";
+    }
+    message += "STATUS=" + std::to_string(last_status_.first) + " tunnel(s), " +
+               std::to_string(last_status_.second) + " peer(s)";
     sd_notify(0, message.c_str());
 }
 

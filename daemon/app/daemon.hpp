@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "app/directories.hpp"
 #include "core/tunnel_manager.hpp"
@@ -37,13 +38,17 @@ class Daemon {
     bool handle_signal();
     void load_configuration();
     void write_status();
+    // `state` ("READY=1", ...) with a STATUS= line counting tunnels and peers; "" for the
+    // status alone.
     void tell_systemd(const char* state);
+    void tell_systemd_status_if_changed();
 
     DaemonOptions options_;
     TunnelManager manager_;
     std::unique_ptr<bus::BusService> bus_;
     UniqueFd signals_;
     uint64_t status_generation_ = 0;
+    std::pair<size_t, size_t> last_status_{0, 0};  // tunnels, peers as last told
 };
 
 }  // namespace tunlab

@@ -24,7 +24,7 @@ std::optional<TunnelConfig> optional_config_from_json(const std::string& name,
 }
 
 TunnelState parse_state(const std::string& name, const nlohmann::json& json) {
-    if (!json.is_object() || json.value("version", 0) != kFormatVersion) {
+    if (!json.is_object() || json.value("version", nlohmann::json()) != kFormatVersion) {
         throw std::runtime_error("not a tunlab state file of version " +
                                  std::to_string(kFormatVersion));
     }

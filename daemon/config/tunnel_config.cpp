@@ -345,7 +345,7 @@ TunnelConfig load_tunnel_config_file(const std::filesystem::path& path) {
     json object;
     try {
         object = json::parse(input);
-    } catch (const json::parse_error& error) {
+    } catch (const json::exception& error) {
         throw ConfigError("", std::string("is not valid JSON: ") + error.what());
     }
     return tunnel_config_from_json(path.stem().string(), object);
@@ -367,7 +367,7 @@ ConfigDirectory load_config_directory(const std::filesystem::path& directory) {
     for (const auto& file : files) {
         try {
             result.tunnels.push_back(load_tunnel_config_file(file));
-        } catch (const ConfigError& problem) {
+        } catch (const std::exception& problem) {  // a bad file must not stop the others
             result.errors.push_back(file.string() + ": " + problem.what());
         }
     }

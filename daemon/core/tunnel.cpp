@@ -26,6 +26,9 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
       device_(config.mode, config.interface_or_template()),
       socket_(config.listen_address, config.listen_port) {
     serial_ = g_next_serial.fetch_add(1);
+    // The name the kernel picked for "tun%d" is kept, so that the tunnel comes back on the
+    // same device after a restart (firewall rules name it).
+    config_.interface = device_.name();
     mtu_ = config.effective_mtu();  // with the peers: an IPv6 endpoint lowers the default
     config_.peers.clear();
     try {

@@ -42,10 +42,8 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
                          "its configuration file is ignored");
             wanted.emplace(file.name, *state->second.current);
         } else if (state->second.base != file) {
-            if (state->second.current != file) {
-                log::notice("tunnel ", file.name, ": configuration file changed; it replaces ",
-                            "the changes made over the bus");
-            }
+            log::notice("tunnel ", file.name, ": configuration file changed; the tunnel ",
+                        "follows it (changes made over the bus, if any, are dropped)");
             save(file.name, TunnelState{TunnelState::Origin::File, file, file});
             wanted.emplace(file.name, file);
         } else if (state->second.current) {
@@ -76,7 +74,15 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
     }
     for (const auto& [name, config] : wanted) {
         if (auto tunnel = start(config)) {
+            const Tunnel& started = *tunnel;
             adopt(std::move(tunnel));
+            // Record what the kernel chose (the device name), so that the next apply finds
+            // the tunnel running as wanted.
+            try {
+                save_current(started);
+            } catch (const RequestError& error) {
+                log::error(error.what());
+            }
             ++result.started;
         } else {
             ++result.failed;

@@ -87,6 +87,9 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text, std::string* erro
     if (host.empty()) {
         return fail("host is empty");
     }
+    if (host.find('\0') != std::string_view::npos) {
+        return fail("host contains a NUL character");
+    }
     if (auto address = IpAddress::parse(host)) {
         return Endpoint(*address, static_cast<uint16_t>(port));
     }

@@ -8,7 +8,7 @@ namespace tunlab::bus {
 class BusService;
 
 // /org/tunlab1, org.tunlab1.Manager.
-class ManagerObject : public sdbus::AdaptorInterfaces<org::tunlab1::Manager_adaptor> {
+class ManagerObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Manager_adaptor> {
   public:
     ManagerObject(sdbus::IConnection& connection, BusService& service);
     ~ManagerObject();

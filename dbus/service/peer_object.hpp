@@ -12,7 +12,7 @@ class BusService;
 
 // /org/tunlab1/tunnel/<name>/peer/<id>, org.tunlab1.Peer. Shows the peer as the data plane
 // last published it (see TunnelObject::sync_peers); counters are read live.
-class PeerObject : public sdbus::AdaptorInterfaces<org::tunlab1::Peer_adaptor> {
+class PeerObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Peer_adaptor> {
   public:
     PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
                const PeerView& view);

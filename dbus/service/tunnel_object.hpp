@@ -15,7 +15,7 @@ class BusService;
 
 // /org/tunlab1/tunnel/<name>, org.tunlab1.Tunnel. Lives exactly as long as its Tunnel: the
 // service removes it in the same control-loop turn that the tunnel goes away.
-class TunnelObject : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_adaptor> {
+class TunnelObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_adaptor> {
   public:
     TunnelObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel);
     ~TunnelObject();

@@ -281,7 +281,10 @@ def test_reading_peers_while_a_flood_changes_them_is_safe(lab):
     raw = RawUdpSender(lab.ns["u2"], U2_ADDRESS)
     try:
         first = flood(lab, server, newcomers(raw, 0, DEFAULT_CAP))
-        assert len(learned(first.tunnel)) == DEFAULT_CAP
+        # Every newcomer the kernel delivered became a learned peer (on a loaded machine the
+        # socket buffer may overflow; those datagrams never reached tunlabd).
+        dropped = first.kernel.rcvbuf_errors
+        assert DEFAULT_CAP - dropped <= len(learned(first.tunnel)) <= DEFAULT_CAP, dropped
         storm_items = newcomers(raw, DEFAULT_CAP, 20000, same_source=inner_source(0))
         with BusConnection(server.bus.address) as bus:
             deadline = time.monotonic() + 4
