@@ -75,8 +75,7 @@ void check_prefix(std::string_view text) {
     }
 
     FUZZ_CHECK(prefix->length <= prefix->address.bit_width(), "prefix longer than the address");
-    FUZZ_CHECK(prefix->address.masked(prefix->length) == prefix->address,
-               "prefix keeps host bits");
+    FUZZ_CHECK(prefix->address.masked(prefix->length) == prefix->address, "prefix keeps host bits");
     FUZZ_CHECK(prefix->contains(prefix->address), "prefix does not contain its own address");
     const auto again = Prefix::parse(prefix->to_string());
     FUZZ_CHECK(again && *again == *prefix, "Prefix does not survive to_string/parse");

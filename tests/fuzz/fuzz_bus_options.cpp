@@ -11,10 +11,9 @@
 //                      1 AddPeer(string endpoint, bool listen_address "::"-else-"0.0.0.0", options)
 //                      2 RemovePeer(string tunnel, integer<u64> id, string path)
 //   string   = byte t: t < 0x80: t bytes follow; t >= 0x80: word (t-0x80) % |kWords|
-//   integer  = byte t: t == 0: sizeof(T) bytes follow, big-endian; else kNumbers[(t-1) % |kNumbers|]
-//   bool     = byte & 1;  count = byte % 16
-//   options  = count, then count x (string key, variant)
-//   variant  = byte kind % 25 (% 9 when nested 7 deep), then its value:
+//   integer  = byte t: t == 0: sizeof(T) bytes follow, big-endian; else kNumbers[(t-1) %
+//   |kNumbers|] bool     = byte & 1;  count = byte % 16 options  = count, then count x (string key,
+//   variant) variant  = byte kind % 25 (% 9 when nested 7 deep), then its value:
 //     0 s  1 b  2 y  3 q  4 u  5 t  6 n  7 i  8 x  9 as  10 v  11 av  12 a{sv}  13 aa{sv}
 //     14 d  15 o  16 ao  17 g  18 ay  19 a{ss}  20 (si)  21 a{iv}  22 ai  23 aas  24 ab
 //   (what options_to_json accepts is dbus/common/variant_json.hpp's business; whatever it
@@ -33,8 +32,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -72,7 +71,7 @@ sdbus::Message& operator<<(sdbus::Message& message, const VariantBox& box) {
     return message << box.inner;
 }
 
-constexpr int kMaximumDepth = 7;  // options_to_json refuses more than 4 levels
+constexpr int kMaximumDepth = 7;         // options_to_json refuses more than 4 levels
 constexpr size_t kMaximumElements = 15;  // all 12 tunnel settings fit in one map
 
 const char* const kWords[] = {
@@ -83,13 +82,13 @@ const char* const kWords[] = {
     // values
     "tun", "tap", "plain", "wireguard", "tun0", "tap%d", "tun%d%d", "192.168.53.99/24",
     "fd00:53::99/64", "192.168.60.0/24", "192.168.60.5/24", "0.0.0.0/0", "::/0", "10.9.0.11:9090",
-    "[fd00::1]:9090", "[::ffff:10.9.0.5]:9090", "localhost:9090", "server6.test:1", "::",
-    "0.0.0.0", "10.9.0.11", "", "[fe80::1%lo]:9090", "010.9.0.11:9090", "10.9.0.11:0"};
+    "[fd00::1]:9090", "[::ffff:10.9.0.5]:9090", "localhost:9090", "server6.test:1", "::", "0.0.0.0",
+    "10.9.0.11", "", "[fe80::1%lo]:9090", "010.9.0.11:9090", "10.9.0.11:0"};
 
-const int64_t kNumbers[] = {0,    1,     24,    25,    179,        180,        575,
-                            576,  1279,  1280,  1472,  1500,       9090,       65535,
-                            65536, 86400 * 7, 86400 * 7 + 1, 1000000, 1000001, -1,
-                            INT32_MIN, INT64_MIN, INT64_MAX};
+const int64_t kNumbers[] = {0,       1,     24,        25,        179,           180,
+                            575,     576,   1279,      1280,      1472,          1500,
+                            9090,    65535, 65536,     86400 * 7, 86400 * 7 + 1, 1000000,
+                            1000001, -1,    INT32_MIN, INT64_MIN, INT64_MAX};
 
 // The input, read front to back; past its end every byte is 0.
 class Reader {
@@ -217,10 +216,10 @@ sdbus::Variant make_variant(Reader& in, int depth) {
         case 12:
             return sdbus::Variant(make_options(in, depth));
         case 13:
-            return sdbus::Variant(make_vector<Options>(in, [&] { return make_options(in, depth); }));
+            return sdbus::Variant(
+                make_vector<Options>(in, [&] { return make_options(in, depth); }));
         // Types the API does not accept.
-        case 14:
-        {
+        case 14: {
             const auto bits = in.literal<uint64_t>();
             double number = 0;
             std::memcpy(&number, &bits, sizeof number);
@@ -233,8 +232,7 @@ sdbus::Variant make_variant(Reader& in, int depth) {
                 make_vector<sdbus::ObjectPath>(in, [&] { return make_object_path(in); }));
         case 17:
             return sdbus::Variant(sdbus::Signature(pick({"", "s", "as", "a{sv}", "v"}, in.byte())));
-        case 18:
-        {
+        case 18: {
             const std::string raw = in.bytes(in.below(17));
             return sdbus::Variant(std::vector<uint8_t>(raw.begin(), raw.end()));
         }
@@ -260,11 +258,11 @@ sdbus::Variant make_variant(Reader& in, int depth) {
             return sdbus::Variant(map);
         }
         case 22:
-            return sdbus::Variant(make_vector<int32_t>(in, [&] { return make_integer<int32_t>(in); }));
+            return sdbus::Variant(
+                make_vector<int32_t>(in, [&] { return make_integer<int32_t>(in); }));
         case 23:
-            return sdbus::Variant(make_vector<std::vector<std::string>>(in, [&] {
-                return make_vector<std::string>(in, [&] { return make_string(in); });
-            }));
+            return sdbus::Variant(make_vector<std::vector<std::string>>(
+                in, [&] { return make_vector<std::string>(in, [&] { return make_string(in); }); }));
         default:
             return sdbus::Variant(make_vector<bool>(in, [&] { return in.boolean(); }));
     }
@@ -305,32 +303,51 @@ std::string describe(const sdbus::Variant& value) {
     const std::string head = type + " ";
     auto text = [](const std::string& element) { return quoted(element); };
     auto number = [](auto element) { return std::to_string(element); };
-    if (type == "s") return head + quoted(value.get<std::string>());
-    if (type == "b") return head + (value.get<bool>() ? "true" : "false");
-    if (type == "y") return head + std::to_string(value.get<uint8_t>());
-    if (type == "q") return head + std::to_string(value.get<uint16_t>());
-    if (type == "u") return head + std::to_string(value.get<uint32_t>());
-    if (type == "t") return head + std::to_string(value.get<uint64_t>());
-    if (type == "n") return head + std::to_string(value.get<int16_t>());
-    if (type == "i") return head + std::to_string(value.get<int32_t>());
-    if (type == "x") return head + std::to_string(value.get<int64_t>());
-    if (type == "d") return head + json(value.get<double>()).dump();
-    if (type == "o") return head + value.get<sdbus::ObjectPath>();
-    if (type == "g") return head + quoted(value.get<sdbus::Signature>());
-    if (type == "v") return head + describe(value.get<sdbus::Variant>());
-    if (type == "as") return head + describe_array(value.get<std::vector<std::string>>(), text);
-    if (type == "ay") return head + describe_array(value.get<std::vector<uint8_t>>(), number);
-    if (type == "ai") return head + describe_array(value.get<std::vector<int32_t>>(), number);
-    if (type == "ab") return head + describe_array(value.get<std::vector<bool>>(), number);
+    if (type == "s")
+        return head + quoted(value.get<std::string>());
+    if (type == "b")
+        return head + (value.get<bool>() ? "true" : "false");
+    if (type == "y")
+        return head + std::to_string(value.get<uint8_t>());
+    if (type == "q")
+        return head + std::to_string(value.get<uint16_t>());
+    if (type == "u")
+        return head + std::to_string(value.get<uint32_t>());
+    if (type == "t")
+        return head + std::to_string(value.get<uint64_t>());
+    if (type == "n")
+        return head + std::to_string(value.get<int16_t>());
+    if (type == "i")
+        return head + std::to_string(value.get<int32_t>());
+    if (type == "x")
+        return head + std::to_string(value.get<int64_t>());
+    if (type == "d")
+        return head + json(value.get<double>()).dump();
+    if (type == "o")
+        return head + value.get<sdbus::ObjectPath>();
+    if (type == "g")
+        return head + quoted(value.get<sdbus::Signature>());
+    if (type == "v")
+        return head + describe(value.get<sdbus::Variant>());
+    if (type == "as")
+        return head + describe_array(value.get<std::vector<std::string>>(), text);
+    if (type == "ay")
+        return head + describe_array(value.get<std::vector<uint8_t>>(), number);
+    if (type == "ai")
+        return head + describe_array(value.get<std::vector<int32_t>>(), number);
+    if (type == "ab")
+        return head + describe_array(value.get<std::vector<bool>>(), number);
     if (type == "ao") {
         return head + describe_array(value.get<std::vector<sdbus::ObjectPath>>(),
                                      [](const std::string& path) { return path; });
     }
     if (type == "av") {
-        return head + describe_array(value.get<std::vector<sdbus::Variant>>(),
-                                     [](const sdbus::Variant& element) { return describe(element); });
+        return head +
+               describe_array(value.get<std::vector<sdbus::Variant>>(),
+                              [](const sdbus::Variant& element) { return describe(element); });
     }
-    if (type == "a{sv}") return head + describe_options(value.get<Options>());
+    if (type == "a{sv}")
+        return head + describe_options(value.get<Options>());
     if (type == "aa{sv}") {
         return head + describe_array(value.get<std::vector<Options>>(),
                                      [](const Options& map) { return describe_options(map); });
@@ -392,7 +409,8 @@ void create_tunnel(Reader& in) {
         tunlab::fuzz::unexpected_exception("tunnel_config_from_json(options_to_json(options))");
     }
     if (verbose()) {
-        std::fprintf(stderr, "  -> created: %s\n", tunlab::tunnel_config_to_json(*config).dump().c_str());
+        std::fprintf(stderr, "  -> created: %s\n",
+                     tunlab::tunnel_config_to_json(*config).dump().c_str());
     }
     FUZZ_CHECK(tunlab::is_valid_tunnel_name(name), "a tunnel was accepted with a bad name");
     const std::string path = tunlab::bus::tunnel_path(name);
@@ -410,8 +428,7 @@ void create_tunnel(Reader& in) {
 
 void add_peer(Reader& in) {
     const std::string endpoint = make_string(in);
-    const tunlab::IpAddress listen =
-        *tunlab::IpAddress::parse(in.boolean() ? "::" : "0.0.0.0");
+    const tunlab::IpAddress listen = *tunlab::IpAddress::parse(in.boolean() ? "::" : "0.0.0.0");
     const Options options = make_options(in, 0);
     if (verbose()) {
         std::fprintf(stderr, "AddPeer sa{sv} %s %s (listen_address %s)\n", quoted(endpoint).c_str(),
@@ -477,9 +494,9 @@ void remove_peer(Reader& in) {
                      parsed ? std::to_string(*parsed).c_str() : "not a peer path");
     }
     if (parsed) {
-        FUZZ_CHECK(tunlab::bus::peer_id_from_path(name, tunlab::bus::peer_path(name, *parsed)) ==
-                       parsed,
-                   "a parsed peer id does not survive peer_path");
+        FUZZ_CHECK(
+            tunlab::bus::peer_id_from_path(name, tunlab::bus::peer_path(name, *parsed)) == parsed,
+            "a parsed peer id does not survive peer_path");
         FUZZ_CHECK(path.starts_with(tunlab::bus::tunnel_path(name) + "/peer/"),
                    "a peer path of another tunnel was accepted");
     }

@@ -32,9 +32,9 @@ namespace tunlab::fuzz {
 
 }  // namespace tunlab::fuzz
 
-#define FUZZ_CHECK(condition, what)                                     \
-    do {                                                                \
-        if (!(condition)) {                                             \
-            ::tunlab::fuzz::fail(what, #condition);                     \
-        }                                                               \
+#define FUZZ_CHECK(condition, what)                 \
+    do {                                            \
+        if (!(condition)) {                         \
+            ::tunlab::fuzz::fail(what, #condition); \
+        }                                           \
     } while (false)

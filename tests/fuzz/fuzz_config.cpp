@@ -103,7 +103,8 @@ void check_config_round_trip(const TunnelConfig& config) {
     FUZZ_CHECK(config.name == kName, "configuration lost its name");
     const json object = tunlab::tunnel_config_to_json(config);
     const auto again = read_config(object, "tunnel_config_from_json(tunnel_config_to_json(x))");
-    FUZZ_CHECK(again.has_value(), "a configuration that was accepted serializes to one that is not");
+    FUZZ_CHECK(again.has_value(),
+               "a configuration that was accepted serializes to one that is not");
     FUZZ_CHECK(*again == config, "configuration changes through tunnel_config_to_json");
 
     // The same through text, as the state store writes it.
@@ -148,8 +149,9 @@ void check_config_file(const uint8_t* data, size_t size,
     } catch (...) {
         tunlab::fuzz::unexpected_exception("load_tunnel_config_file");
     }
-    FUZZ_CHECK(loaded.has_value() == from_memory.has_value() && (!loaded || *loaded == *from_memory),
-               "load_tunnel_config_file and tunnel_config_from_json(json::parse) disagree");
+    FUZZ_CHECK(
+        loaded.has_value() == from_memory.has_value() && (!loaded || *loaded == *from_memory),
+        "load_tunnel_config_file and tunnel_config_from_json(json::parse) disagree");
 
     tunlab::ConfigDirectory directory;
     try {

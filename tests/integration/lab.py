@@ -707,21 +707,25 @@ class Lab:
     # topology
 
     def build(self) -> None:
-        for role in self.ROLES:
-            self._add_namespace(self.ns[role])
-        switch = self.ns["sw"]
-        run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
-        run(["ip", "-n", switch, "link", "set", "br0", "up"])
-        for role, address in (("u", U_ADDRESS), ("u2", U2_ADDRESS), ("s", SERVER_ADDRESS)):
-            port = f"p-{role}"
-            self._veth(self.ns[role], "eth0", switch, port)
-            run(["ip", "-n", switch, "link", "set", port, "master", "br0", "up"])
-            self._address(self.ns[role], "eth0", f"{address}/24")
+        self.build_lan({"u": U_ADDRESS, "u2": U2_ADDRESS, "s": SERVER_ADDRESS})
         self._veth(self.ns["s"], "eth1", self.ns["v"], "eth0")
         self._address(self.ns["s"], "eth1", f"{SERVER_PRIVATE_ADDRESS}/24")
         self._address(self.ns["v"], "eth0", f"{V_ADDRESS}/24")
         run(["ip", "-n", self.ns["v"], "route", "add", "default", "via", SERVER_PRIVATE_ADDRESS])
         self.sysctl("s", "net.ipv4.ip_forward=1")
+
+    def build_lan(self, members: dict[str, str]) -> None:
+        """Creates every namespace of ROLES, then the lab's 10.9.0.0/24 LAN: a bridge in the
+        switch namespace "sw" with each member's eth0 (role → address) on it."""
+        for role in self.ROLES:
+            self._add_namespace(self.ns[role])
+        switch = self.ns["sw"]
+        run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", switch, "link", "set", "br0", "up"])
+        for role, address in members.items():
+            self._veth(self.ns[role], "eth0", switch, f"p-{role}")
+            run(["ip", "-n", switch, "link", "set", f"p-{role}", "master", "br0", "up"])
+            self._address(self.ns[role], "eth0", f"{address}/24")
 
     def _add_namespace(self, ns: str) -> None:
         run(["ip", "netns", "add", ns])

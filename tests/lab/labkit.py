@@ -259,15 +259,7 @@ class SiteToSiteLab(TaskLab):
     HOSTS = {"a": "192.168.50.5", "b": "192.168.50.6", "v": "192.168.60.5", "w": "192.168.60.6"}
 
     def build(self) -> None:
-        for role in self.ROLES:
-            self._add_namespace(self.ns[role])
-        switch = self.ns["sw"]
-        run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
-        run(["ip", "-n", switch, "link", "set", "br0", "up"])
-        for role, address in (("cr", self.CLIENT_ROUTER_ADDRESS), ("s", SERVER_ADDRESS)):
-            self._veth(self.ns[role], "eth0", switch, f"p-{role}")
-            run(["ip", "-n", switch, "link", "set", f"p-{role}", "master", "br0", "up"])
-            self._address(self.ns[role], "eth0", f"{address}/24")
+        self.build_lan({"cr": self.CLIENT_ROUTER_ADDRESS, "s": SERVER_ADDRESS})
         for router, router_address, hosts in (
                 ("cr", self.CLIENT_ROUTER_PRIVATE_ADDRESS, ("a", "b")),
                 ("s", SERVER_PRIVATE_ADDRESS, ("v", "w"))):
@@ -294,15 +286,7 @@ class EthernetLab(TaskLab):
     HOSTS = {"h1": ("u", "192.168.70.5"), "h2": ("s", "192.168.70.6")}
 
     def build(self) -> None:
-        for role in self.ROLES:
-            self._add_namespace(self.ns[role])
-        switch = self.ns["sw"]
-        run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
-        run(["ip", "-n", switch, "link", "set", "br0", "up"])
-        for role, address in (("u", U_ADDRESS), ("s", SERVER_ADDRESS)):
-            self._veth(self.ns[role], "eth0", switch, f"p-{role}")
-            run(["ip", "-n", switch, "link", "set", f"p-{role}", "master", "br0", "up"])
-            self._address(self.ns[role], "eth0", f"{address}/24")
+        self.build_lan({"u": U_ADDRESS, "s": SERVER_ADDRESS})
         for host, (site, address) in self.HOSTS.items():
             self.ip(site, "link", "add", "br-lan", "type", "bridge")
             self.ip(site, "link", "set", "br-lan", "up")
