@@ -103,11 +103,15 @@ void Tunnel::undo_device_configuration() noexcept {
     }
 }
 
-void Tunnel::execute(DataPlane::Command command) {
-    if (!data_plane_->execute(std::move(command))) {
+void Tunnel::require_data_plane(bool responded) const {
+    if (!responded) {
         throw RequestError(ErrorKind::Failed,
                            "the data plane of tunnel " + config_.name + " is not responding");
     }
+}
+
+void Tunnel::execute(DataPlane::Command command) {
+    require_data_plane(data_plane_->execute(std::move(command)));
 }
 
 void Tunnel::changed() {
@@ -298,10 +302,7 @@ void Tunnel::remove_route(const Prefix& destination) {
 }
 
 void Tunnel::reset_counters() {
-    if (!data_plane_->reset_counters()) {
-        throw RequestError(ErrorKind::Failed,
-                           "the data plane of tunnel " + config_.name + " is not responding");
-    }
+    require_data_plane(data_plane_->reset_counters());
 }
 
 }  // namespace tunlab

@@ -38,6 +38,11 @@ class Tunnel {
     const std::string& interface_name() const { return device_.name(); }
     uint16_t listen_port() const { return socket_.bound_port(); }
     uint32_t mtu() const { return mtu_; }
+    // Cheap reads of single settings: config() copies every configured peer.
+    DeviceMode mode() const { return config_.mode; }
+    const IpAddress& listen_address() const { return config_.listen_address; }
+    const std::vector<InterfaceAddress>& addresses() const { return config_.addresses; }
+    const std::vector<Prefix>& routes() const { return config_.routes; }
     bool running() const { return data_plane_->running(); }
     CounterMap counters() const { return data_plane_->counters().snapshot(); }
     std::shared_ptr<const PeerViews> peers() const { return data_plane_->peers(); }
@@ -66,6 +71,7 @@ class Tunnel {
     void check_peer(PeerId id, const PeerConfig& peer) const;
     PeerView find_peer(PeerId id) const;
     void execute(DataPlane::Command command);
+    void require_data_plane(bool responded) const;
     void changed();
 
     TunnelConfig config_;  // peers live in configured_peers_

@@ -24,9 +24,9 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
     std::set<std::string> named_by_file;
     // At start-up and reload nobody waits for an answer: a state that cannot be saved is
     // logged, and the tunnel runs anyway.
-    auto save = [this](const std::string& name, const TunnelState& state) {
+    auto save_or_log = [this](const std::string& name, const TunnelState& state) {
         try {
-            this->save(name, state);
+            save(name, state);
         } catch (const RequestError& error) {
             log::error(error.what());
         }
@@ -35,7 +35,7 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
         named_by_file.insert(file.name);
         const auto state = states_.find(file.name);
         if (state == states_.end()) {
-            save(file.name, TunnelState{TunnelState::Origin::File, file, file});
+            save_or_log(file.name, TunnelState{TunnelState::Origin::File, file, file});
             wanted.emplace(file.name, file);
         } else if (state->second.origin == TunnelState::Origin::Bus) {
             log::warning("tunnel ", file.name, ": a tunnel of that name was created over the bus; ",
@@ -44,7 +44,7 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
         } else if (state->second.base != file) {
             log::notice("tunnel ", file.name, ": configuration file changed; the tunnel ",
                         "follows it (changes made over the bus, if any, are dropped)");
-            save(file.name, TunnelState{TunnelState::Origin::File, file, file});
+            save_or_log(file.name, TunnelState{TunnelState::Origin::File, file, file});
             wanted.emplace(file.name, file);
         } else if (state->second.current) {
             wanted.emplace(file.name, *state->second.current);

@@ -113,7 +113,7 @@ sdbus::ObjectPath TunnelObject::AddPeer(const std::string& endpoint,
             peer["endpoint"] = endpoint;
         }
         const PeerId id =
-            tunnel_.add_peer(peer_config_from_json(peer, "", tunnel_.config().listen_address));
+            tunnel_.add_peer(peer_config_from_json(peer, "", tunnel_.listen_address()));
         return sdbus::ObjectPath(peer_path(tunnel_.name(), id));
     });
 }
@@ -174,7 +174,7 @@ std::string TunnelObject::Interface() {
 }
 
 std::string TunnelObject::Mode() {
-    return tunnel_.config().mode == DeviceMode::Tun ? "tun" : "tap";
+    return tunnel_.mode() == DeviceMode::Tun ? "tun" : "tap";
 }
 
 std::string TunnelObject::Protocol() {
@@ -182,7 +182,7 @@ std::string TunnelObject::Protocol() {
 }
 
 std::string TunnelObject::ListenAddress() {
-    return guarded([&] { return tunnel_.config().listen_address.to_string(); });
+    return guarded([&] { return tunnel_.listen_address().to_string(); });
 }
 
 uint16_t TunnelObject::ListenPort() {
@@ -194,11 +194,11 @@ uint32_t TunnelObject::MTU() {
 }
 
 std::vector<std::string> TunnelObject::Addresses() {
-    return guarded([&] { return to_strings(tunnel_.config().addresses); });
+    return guarded([&] { return to_strings(tunnel_.addresses()); });
 }
 
 std::vector<std::string> TunnelObject::Routes() {
-    return guarded([&] { return to_strings(tunnel_.config().routes); });
+    return guarded([&] { return to_strings(tunnel_.routes()); });
 }
 
 std::vector<sdbus::ObjectPath> TunnelObject::Peers() {
