@@ -39,7 +39,8 @@ void Daemon::block_signals() {
 }
 
 Daemon::Daemon(DaemonOptions options)
-    : options_(std::move(options)), manager_(StateStore(options_.directories.state)) {
+    : options_(std::move(options)),
+      manager_(StateStore(options_.directories.state), options_.offload) {
     const sigset_t set = handled_signals();
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_.valid()) {

@@ -18,6 +18,7 @@ namespace tunlab {
 struct DaemonOptions {
     Directories directories;
     bool use_bus = true;  // serve org.tunlab1 on the system bus
+    bool offload = true;  // TUN and UDP segmentation offloads (TunnelManager)
     std::string version;
 };
 

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
     options.directories = tunlab::default_directories();
     options.version = TUNLAB_VERSION;
     bool no_bus = false;
+    bool no_offload = false;
     bool debug = false;
 
     CLI::App app{"tunlabd: the tunlab VPN tunnel daemon"};
@@ -24,6 +25,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--no-bus", no_bus,
                  "Run from the configuration directory only, without the D-Bus API");
+    app.add_flag("--no-offload", no_offload,
+                 "Move packets one by one: no TUN segmentation offload, UDP GSO or coalescing");
     app.add_flag("--debug", debug, "Log debug messages");
     CLI11_PARSE(app, argc, argv);
 
@@ -33,6 +36,7 @@ int main(int argc, char** argv) {
     tunlab::Daemon::block_signals();
     try {
         options.use_bus = !no_bus;
+        options.offload = !no_offload;
         tunlab::Daemon daemon(options);
         return daemon.run();
     } catch (const std::exception& error) {

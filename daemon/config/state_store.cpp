@@ -70,12 +70,18 @@ std::map<std::string, TunnelState> StateStore::load(std::vector<std::string>& er
 }
 
 void StateStore::save(const std::string& name, const TunnelState& state) const {
+    save(name, state.origin, state.base, state.current);
+}
+
+void StateStore::save(const std::string& name, TunnelState::Origin origin,
+                      const std::optional<TunnelConfig>& base,
+                      const std::optional<TunnelConfig>& current) const {
     std::filesystem::create_directories(directory_);
     const nlohmann::json json = {
         {"version", kFormatVersion},
-        {"origin", state.origin == TunnelState::Origin::File ? "file" : "bus"},
-        {"base", optional_config_to_json(state.base)},
-        {"config", optional_config_to_json(state.current)},
+        {"origin", origin == TunnelState::Origin::File ? "file" : "bus"},
+        {"base", optional_config_to_json(base)},
+        {"config", optional_config_to_json(current)},
     };
     write_file_atomically(directory_ / (name + ".json"), json.dump(2) + "\n");
 }

@@ -36,6 +36,10 @@ class StateStore {
     std::map<std::string, TunnelState> load(std::vector<std::string>& errors) const;
     // Throws std::system_error if the state cannot be written.
     void save(const std::string& name, const TunnelState& state) const;
+    // The same from parts, for a caller that keeps them apart (and would copy to join them).
+    void save(const std::string& name, TunnelState::Origin origin,
+              const std::optional<TunnelConfig>& base,
+              const std::optional<TunnelConfig>& current) const;
     void erase(const std::string& name) const;
 
   private:

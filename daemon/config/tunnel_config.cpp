@@ -217,14 +217,18 @@ json peer_config_to_json(const PeerConfig& peer) {
 }
 
 uint32_t TunnelConfig::effective_mtu() const {
+    return effective_mtu(std::any_of(peers.begin(), peers.end(), [](const PeerConfig& peer) {
+        return peer.endpoint && peer.endpoint->is_ipv6();
+    }));
+}
+
+uint32_t TunnelConfig::effective_mtu(bool ipv6_peer_endpoint) const {
     if (mtu) {
         return *mtu;
     }
     const bool ipv6_outer =
         (listen_address.family == Family::V6 && !listen_address.is_unspecified()) ||
-        std::any_of(peers.begin(), peers.end(), [](const PeerConfig& peer) {
-            return peer.endpoint && peer.endpoint->is_ipv6();
-        });
+        ipv6_peer_endpoint;
     const uint32_t ethernet = mode == DeviceMode::Tap ? kEthernetOverhead : 0;
     return kDefaultPathMtu - (ipv6_outer ? kIpv6OuterOverhead : kIpv4OuterOverhead) - ethernet;
 }
@@ -277,6 +281,7 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
         reader.number("max_learned_peers", 0, 1'000'000).value_or(config.max_learned_peers);
     config.learned_peer_timeout_seconds = reader.number("learned_peer_timeout", 1, 86'400 * 7)
                                               .value_or(config.learned_peer_timeout_seconds);
+    config.busy_poll_us = reader.number("busy_poll_us", 0, 1'000'000).value_or(0);
     reader.strings("routes", [&](const std::string& text, const std::string& field) {
         config.routes.push_back(parse_prefix(text, field));
     });
@@ -326,6 +331,7 @@ json tunnel_config_to_json(const TunnelConfig& config) {
     object["learn_peers"] = config.learn_peers;
     object["max_learned_peers"] = config.max_learned_peers;
     object["learned_peer_timeout"] = config.learned_peer_timeout_seconds;
+    object["busy_poll_us"] = config.busy_poll_us;
     object["routes"] = json::array();
     for (const auto& route : config.routes) {
         object["routes"].push_back(route.to_string());

@@ -28,10 +28,14 @@ struct TunnelConfig {
     bool learn_peers = true;
     uint32_t max_learned_peers = 1024;
     uint32_t learned_peer_timeout_seconds = 180;
+    // After traffic, the data plane polls for this long instead of sleeping (0 = never).
+    uint32_t busy_poll_us = 0;
     std::vector<Prefix> routes;
     std::vector<PeerConfig> peers;
 
     uint32_t effective_mtu() const;
+    // The same, told whether any peer has an IPv6 endpoint instead of looking at `peers`.
+    uint32_t effective_mtu(bool ipv6_peer_endpoint) const;
     std::string interface_or_template() const;
     bool operator==(const TunnelConfig&) const = default;
 };

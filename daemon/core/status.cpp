@@ -40,8 +40,8 @@ nlohmann::json status_json(const TunnelManager& manager) {
         // Named, so that the snapshot outlives the loop: a range-for over `*tunnel->peers()`
         // would read a vector the data plane may free meanwhile.
         const auto views = tunnel->peers();
-        for (const PeerView& view : *views) {
-            entry["peers"].push_back(peer_json(view));
+        for (const auto& view : *views) {
+            entry["peers"].push_back(peer_json(*view));
         }
         tunnels[name] = std::move(entry);
     }

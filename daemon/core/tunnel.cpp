@@ -20,11 +20,11 @@ namespace {
 std::atomic<uint64_t> g_next_serial{1};
 }
 
-Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
+Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink, bool offload)
     : config_(config),
       netlink_(netlink),
-      device_(config.mode, config.interface_or_template()),
-      socket_(config.listen_address, config.listen_port) {
+      device_(config.mode, config.interface_or_template(), offload),
+      socket_(config.listen_address, config.listen_port, offload) {
     serial_ = g_next_serial.fetch_add(1);
     // The name the kernel picked for "tun%d" is kept, so that the tunnel comes back on the
     // same device after a restart (firewall rules name it).
@@ -43,13 +43,17 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink)
     settings.learning.enabled = config_.learn_peers;
     settings.learning.max_peers = config_.max_learned_peers;
     settings.learning.idle_timeout_us = uint64_t{config_.learned_peer_timeout_seconds} * 1'000'000;
+    settings.device_offloads = device_.offloads();
+    settings.udp_segmentation = socket_.segmentation_offload();
+    settings.busy_poll_us = config_.busy_poll_us;
     data_plane_ =
         std::make_unique<DataPlane>(device_.fd(), socket_.fd(), socket_.family(), settings);
     for (const auto& peer : config.peers) {
-        configured_peers_.emplace(data_plane_->allocate_peer_id(), peer);
+        configured_peers_.set(data_plane_->allocate_peer_id(), peer);
     }
-    // Posted before start(), so the peers are in place before the first packet.
-    data_plane_->post([peers = configured_peers_](PeerTable& table) {
+    // One command for all of them, posted before start(): the peers are in place before the
+    // first packet, and the data plane publishes one snapshot, not one per peer.
+    data_plane_->post([peers = configured_peers_.peers()](PeerTable& table) {
         for (const auto& [id, peer] : peers) {
             table.upsert(id, peer);
         }
@@ -64,7 +68,8 @@ Tunnel::~Tunnel() {
 
 TunnelConfig Tunnel::config() const {
     TunnelConfig current = config_;
-    for (const auto& [id, peer] : configured_peers_) {
+    current.peers.reserve(configured_peers_.size());
+    for (const auto& [id, peer] : configured_peers_.peers()) {
         current.peers.push_back(peer);
     }
     return current;
@@ -118,7 +123,8 @@ void Tunnel::changed() {
     // Without an MTU of its own, the tunnel keeps the default that fits its peers: adding a
     // peer with an IPv6 endpoint lowers it, so that full-size packets are not fragmented.
     if (!config_.mtu) {
-        const uint32_t fitting = config().effective_mtu();
+        // Not config().effective_mtu(): that would copy every peer on every change.
+        const uint32_t fitting = config_.effective_mtu(configured_peers_.any_ipv6_endpoint());
         if (fitting != mtu_) {
             try {
                 netlink_.set_mtu(device_.index(), fitting);
@@ -134,47 +140,22 @@ void Tunnel::changed() {
 }
 
 void Tunnel::check_peer(PeerId id, const PeerConfig& peer) const {
-    for (size_t i = 0; i < peer.allowed_ips.size(); ++i) {
-        const auto first =
-            std::find(peer.allowed_ips.begin(), peer.allowed_ips.end(), peer.allowed_ips[i]);
-        if (first != peer.allowed_ips.begin() + static_cast<std::ptrdiff_t>(i)) {
-            throw RequestError(ErrorKind::InvalidArgument,
-                               "allowed_ips[" + std::to_string(i) +
-                                   "]: " + peer.allowed_ips[i].to_string() + " is listed twice");
-        }
-    }
     if (peer.endpoint && !peer.endpoint->for_socket_family(socket_.family())) {
         throw RequestError(ErrorKind::InvalidArgument,
                            "endpoint: " + peer.endpoint->to_string() +
                                " is IPv6 but the tunnel listens on IPv4 only");
     }
-    // Two configured peers may not claim the same thing; a learned peer yields (see PeerTable).
-    for (const auto& [other_id, other] : configured_peers_) {
-        if (other_id == id) {
-            continue;
-        }
-        if (peer.endpoint && other.endpoint && *peer.endpoint == *other.endpoint) {
-            throw RequestError(ErrorKind::AlreadyExists, "endpoint: " + peer.endpoint->to_string() +
-                                                             " already belongs to peer " +
-                                                             std::to_string(other_id));
-        }
-        for (const Prefix& prefix : peer.allowed_ips) {
-            if (std::find(other.allowed_ips.begin(), other.allowed_ips.end(), prefix) !=
-                other.allowed_ips.end()) {
-                throw RequestError(ErrorKind::AlreadyExists, "allowed_ips: " + prefix.to_string() +
-                                                                 " already belongs to peer " +
-                                                                 std::to_string(other_id));
-            }
-        }
-    }
+    configured_peers_.check(id, peer);
 }
 
-PeerView Tunnel::find_peer(PeerId id) const {
-    const auto views = data_plane_->peers();  // kept alive for the loop (see status.cpp)
-    for (const PeerView& view : *views) {
-        if (view.id == id) {
-            return view;
-        }
+std::shared_ptr<const PeerView> Tunnel::find_peer(PeerId id) const {
+    const auto views = data_plane_->peers();
+    // The views are in id order.
+    const auto found = std::lower_bound(views->begin(), views->end(), id,
+                                        [](const std::shared_ptr<const PeerView>& view,
+                                           PeerId wanted) { return view->id < wanted; });
+    if (found != views->end() && (*found)->id == id) {
+        return *found;
     }
     throw RequestError(ErrorKind::NotFound,
                        "tunnel " + config_.name + " has no peer " + std::to_string(id));
@@ -184,7 +165,7 @@ PeerId Tunnel::add_peer(const PeerConfig& peer) {
     const PeerId id = data_plane_->allocate_peer_id();
     check_peer(id, peer);
     execute([id, peer](PeerTable& table) { table.upsert(id, peer); });
-    configured_peers_.emplace(id, peer);
+    configured_peers_.set(id, peer);
     changed();
     return id;
 }
@@ -197,7 +178,7 @@ void Tunnel::remove_peer(PeerId id) {
 }
 
 void Tunnel::set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoint) {
-    PeerConfig requested = find_peer(id).config;
+    PeerConfig requested = find_peer(id)->config;
     requested.endpoint = endpoint;
     check_peer(id, requested);
     execute([id, endpoint](PeerTable& table) {
@@ -207,14 +188,16 @@ void Tunnel::set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoin
             table.upsert(id, updated);
         }
     });
-    if (auto configured = configured_peers_.find(id); configured != configured_peers_.end()) {
-        configured->second.endpoint = endpoint;
+    if (const PeerConfig* configured = configured_peers_.find(id)) {
+        PeerConfig updated = *configured;
+        updated.endpoint = endpoint;
+        configured_peers_.set(id, updated);
     }
     changed();
 }
 
 void Tunnel::set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_ips) {
-    PeerConfig requested = find_peer(id).config;
+    PeerConfig requested = find_peer(id)->config;
     requested.allowed_ips = allowed_ips;
     check_peer(id, requested);
     execute([id, allowed_ips](PeerTable& table) {
@@ -225,8 +208,10 @@ void Tunnel::set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_
             table.upsert(id, updated);
         }
     });
-    if (auto configured = configured_peers_.find(id); configured != configured_peers_.end()) {
-        configured->second.allowed_ips = allowed_ips;
+    if (const PeerConfig* configured = configured_peers_.find(id)) {
+        PeerConfig updated = *configured;
+        updated.allowed_ips = allowed_ips;
+        configured_peers_.set(id, updated);
     }
     changed();
 }

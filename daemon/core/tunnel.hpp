@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/tunnel_config.hpp"
+#include "core/configured_peers.hpp"
 #include "dataplane/data_plane.hpp"
 #include "system/netlink.hpp"
 #include "system/tun_device.hpp"
@@ -23,7 +24,8 @@ namespace tunlab {
 // a client can act on.
 class Tunnel {
   public:
-    Tunnel(const TunnelConfig& config, Netlink& netlink);
+    // `offload`: ask the kernel for TUN and UDP segmentation offloads (see DataPlane).
+    Tunnel(const TunnelConfig& config, Netlink& netlink, bool offload = true);
     ~Tunnel();
     Tunnel(const Tunnel&) = delete;
     Tunnel& operator=(const Tunnel&) = delete;
@@ -69,7 +71,7 @@ class Tunnel {
     void configure_device();
     void undo_device_configuration() noexcept;
     void check_peer(PeerId id, const PeerConfig& peer) const;
-    PeerView find_peer(PeerId id) const;
+    std::shared_ptr<const PeerView> find_peer(PeerId id) const;
     void execute(DataPlane::Command command);
     void require_data_plane(bool responded) const;
     void changed();
@@ -77,7 +79,7 @@ class Tunnel {
     TunnelConfig config_;  // peers live in configured_peers_
     uint32_t mtu_ = 0;
     uint64_t serial_ = 0;
-    std::map<PeerId, PeerConfig> configured_peers_;
+    ConfiguredPeers configured_peers_;
     Netlink& netlink_;
     TunDevice device_;
     UdpSocket socket_;

@@ -1,5 +1,7 @@
 #include "core/tunnel_manager.hpp"
 
+#include <malloc.h>
+
 #include <set>
 
 #include "core/error.hpp"
@@ -7,7 +9,8 @@
 
 namespace tunlab {
 
-TunnelManager::TunnelManager(StateStore store) : store_(std::move(store)) {}
+TunnelManager::TunnelManager(StateStore store, bool offload)
+    : offload_(offload), store_(std::move(store)) {}
 
 TunnelManager::~TunnelManager() {
     stop_all();
@@ -15,9 +18,13 @@ TunnelManager::~TunnelManager() {
 
 TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>& files) {
     std::vector<std::string> errors;
-    states_ = store_.load(errors);
+    auto states = store_.load(errors);
     for (const auto& error : errors) {
         log::error(error);
+    }
+    saved_.clear();
+    for (const auto& [name, state] : states) {
+        saved_.emplace(name, Saved{state.origin, state.base});
     }
     // Work out what should run: name → config.
     std::map<std::string, TunnelConfig> wanted;
@@ -33,8 +40,8 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
     };
     for (const auto& file : files) {
         named_by_file.insert(file.name);
-        const auto state = states_.find(file.name);
-        if (state == states_.end()) {
+        const auto state = states.find(file.name);
+        if (state == states.end()) {
             save_or_log(file.name, TunnelState{TunnelState::Origin::File, file, file});
             wanted.emplace(file.name, file);
         } else if (state->second.origin == TunnelState::Origin::Bus) {
@@ -50,10 +57,10 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
             wanted.emplace(file.name, *state->second.current);
         }  // else: deleted over the bus, and the file has not changed since
     }
-    for (const auto& [name, state] : std::map(states_)) {
+    for (const auto& [name, state] : states) {
         if (state.origin == TunnelState::Origin::File && !named_by_file.contains(name)) {
             store_.erase(name);  // its file is gone
-            states_.erase(name);
+            saved_.erase(name);
         } else if (state.origin == TunnelState::Origin::Bus && state.current) {
             wanted.emplace(name, *state.current);
         }
@@ -88,12 +95,15 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
             ++result.failed;
         }
     }
+    // Parsing and saving 10,000 peers leaves tens of MB of freed JSON behind that malloc keeps
+    // for later; a daemon that mostly idles should give it back.
+    ::malloc_trim(0);
     return result;
 }
 
 std::unique_ptr<Tunnel> TunnelManager::start(const TunnelConfig& config) {
     try {
-        auto tunnel = std::make_unique<Tunnel>(config, netlink_);
+        auto tunnel = std::make_unique<Tunnel>(config, netlink_, offload_);
         log::notice("tunnel ", config.name, ": up on ", tunnel->interface_name(), ", UDP port ",
                     tunnel->listen_port(), ", ", config.peers.size(), " peer(s), MTU ",
                     tunnel->mtu());
@@ -110,20 +120,26 @@ void TunnelManager::adopt(std::unique_ptr<Tunnel> tunnel) {
     tunnels_.emplace(name, std::move(tunnel));
 }
 
-void TunnelManager::save(const std::string& name, const TunnelState& state) {
+void TunnelManager::write(const std::string& name, TunnelState::Origin origin,
+                          const std::optional<TunnelConfig>& base,
+                          const std::optional<TunnelConfig>& current) {
     try {
-        store_.save(name, state);
+        store_.save(name, origin, base, current);
     } catch (const std::exception& error) {
         throw RequestError(ErrorKind::Failed,
                            "cannot save the state of tunnel " + name + ": " + error.what());
     }
-    states_[name] = state;
 }
 
+void TunnelManager::save(const std::string& name, const TunnelState& state) {
+    write(name, state.origin, state.base, state.current);
+    saved_[name] = Saved{state.origin, state.base};
+}
+
+// After every change by request: without copying the base (every peer of the file) for it.
 void TunnelManager::save_current(const Tunnel& tunnel) {
-    TunnelState state = states_[tunnel.name()];
-    state.current = tunnel.config();
-    save(tunnel.name(), state);
+    const Saved& saved = saved_[tunnel.name()];
+    write(tunnel.name(), saved.origin, saved.base, tunnel.config());
 }
 
 void TunnelManager::stop_all() {
@@ -137,14 +153,14 @@ Tunnel& TunnelManager::create(const TunnelConfig& config) {
     }
     std::unique_ptr<Tunnel> tunnel;
     try {
-        tunnel = std::make_unique<Tunnel>(config, netlink_);
+        tunnel = std::make_unique<Tunnel>(config, netlink_, offload_);
     } catch (const std::exception& error) {
         throw RequestError(ErrorKind::Failed,
                            "cannot create tunnel " + config.name + ": " + error.what());
     }
     // A file-defined tunnel deleted over the bus and created again stays tied to its file.
-    const auto state = states_.find(config.name);
-    if (state != states_.end() && state->second.origin == TunnelState::Origin::File) {
+    const auto state = saved_.find(config.name);
+    if (state != saved_.end() && state->second.origin == TunnelState::Origin::File) {
         save(config.name,
              TunnelState{TunnelState::Origin::File, state->second.base, tunnel->config()});
     } else {
@@ -162,13 +178,13 @@ void TunnelManager::remove(const std::string& name) {
     if (running == tunnels_.end()) {
         throw RequestError(ErrorKind::NotFound, "name: there is no tunnel named " + name);
     }
-    const auto state = states_.find(name);
-    if (state != states_.end() && state->second.origin == TunnelState::Origin::File) {
+    const auto state = saved_.find(name);
+    if (state != saved_.end() && state->second.origin == TunnelState::Origin::File) {
         // Remember the deletion for as long as the file stays as it is.
-        save(name, TunnelState{TunnelState::Origin::File, state->second.base, std::nullopt});
+        write(name, TunnelState::Origin::File, state->second.base, std::nullopt);
     } else {
         store_.erase(name);
-        states_.erase(name);
+        saved_.erase(name);
     }
     tunnels_.erase(running);
     log::notice("tunnel ", name, ": deleted");

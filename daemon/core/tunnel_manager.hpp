@@ -30,7 +30,9 @@ class TunnelManager {
         size_t failed = 0;
     };
 
-    explicit TunnelManager(StateStore store);
+    // `offload`: open tunnels with the kernel's offloads (TunDevice); off to compare or to
+    // work around a kernel that gets them wrong.
+    explicit TunnelManager(StateStore store, bool offload = true);
     ~TunnelManager();
 
     // Reads the saved state and applies `files` (the configuration directory) on top of it.
@@ -49,14 +51,25 @@ class TunnelManager {
 
   private:
     std::unique_ptr<Tunnel> start(const TunnelConfig& config);
+    bool offload_;
     void adopt(std::unique_ptr<Tunnel> tunnel);
     void save(const std::string& name, const TunnelState& state);
     void save_current(const Tunnel& tunnel);
+    void write(const std::string& name, TunnelState::Origin origin,
+               const std::optional<TunnelConfig>& base, const std::optional<TunnelConfig>& current);
+
+    // What the state directory says of a tunnel, less its current configuration: that is a
+    // copy of every peer, only ever read back from disk (by apply), and replaced whole by each
+    // save; the running tunnel has it.
+    struct Saved {
+        TunnelState::Origin origin = TunnelState::Origin::Bus;
+        std::optional<TunnelConfig> base;
+    };
 
     StateStore store_;
     Netlink netlink_;
     std::map<std::string, std::unique_ptr<Tunnel>> tunnels_;
-    std::map<std::string, TunnelState> states_;  // mirrors the state directory
+    std::map<std::string, Saved> saved_;  // mirrors the state directory
 };
 
 }  // namespace tunlab

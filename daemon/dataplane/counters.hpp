@@ -35,13 +35,13 @@ struct TrafficCounters {
     Counter last_receive_us;  // µs since the epoch; 0 = never
     Counter last_send_us;
 
-    void add_rx(size_t bytes, uint64_t now_us) {
-        rx_packets.add(1);
+    void add_rx(size_t bytes, uint64_t now_us, uint64_t packets = 1) {
+        rx_packets.add(packets);
         rx_bytes.add(bytes);
         last_receive_us.set(now_us);
     }
-    void add_tx(size_t bytes, uint64_t now_us) {
-        tx_packets.add(1);
+    void add_tx(size_t bytes, uint64_t now_us, uint64_t packets = 1) {
+        tx_packets.add(packets);
         tx_bytes.add(bytes);
         last_send_us.set(now_us);
     }
@@ -54,7 +54,9 @@ struct TunnelCounters : TrafficCounters {
     Counter rx_keepalives;
     std::array<Counter, kDropReasonCount> drops;
 
-    void drop(DropReason reason) { drops[static_cast<size_t>(reason)].add(1); }
+    void drop(DropReason reason, uint64_t packets = 1) {
+        drops[static_cast<size_t>(reason)].add(packets);
+    }
     void reset();
     CounterMap snapshot() const;
 };

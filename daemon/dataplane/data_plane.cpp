@@ -1,5 +1,6 @@
 #include "dataplane/data_plane.hpp"
 
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -10,6 +11,7 @@
 #include <future>
 
 #include "dataplane/packet.hpp"
+#include "offload/segmenter.hpp"
 #include "util/log.hpp"
 #include "util/system_error.hpp"
 
@@ -17,11 +19,20 @@ namespace tunlab {
 
 namespace {
 
-// Packets handled per readiness event before looking at the other fds again, so that a
-// flood on one side cannot starve the other or the command queue.
-constexpr int kBatch = 64;
-// Large enough for any UDP payload, so a datagram is never cut short unnoticed.
-constexpr size_t kBufferSize = 65536;
+// Reads from each side per wake-up before looking at the other fds again, so that a flood on
+// one side cannot starve the other or the command queue.
+constexpr int kDeviceReadsPerWakeup = 64;
+constexpr int kSocketBatchesPerWakeup = 4;
+// One read from a device with offloads may be a 64 KB TCP segment, and one message from a
+// socket with UDP_GRO up to 64 KB of datagrams: buffers hold the largest either can be.
+constexpr size_t kMaxPacket = 65536;
+constexpr size_t kMaxVnetPacket = kMaxPacket + 16;
+// What one 64 KB segment may become on the wire (a header per datagram added), so that a
+// send queue with this much room always takes the next packet.
+constexpr size_t kMaxTrain = offload::kSegmentOutputSize;
+constexpr size_t kSendArenaBytes = 8 * kMaxTrain;
+constexpr size_t kMaxSendMessages = 128;
+constexpr size_t kReceiveMessages = 32;
 constexpr uint64_t kTimerIntervalSeconds = 1;
 // The MTU is a local choice: a peer with the kernel's default (1500, as the lab's programs
 // leave it) may send packets larger than our own MTU, and they must still get through.
@@ -65,7 +76,11 @@ DataPlane::DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneS
       wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
       events_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      buffer_(kBufferSize) {
+      device_buffer_(kMaxVnetPacket),
+      send_queue_(socket_fd, settings.udp_segmentation, kSendArenaBytes, kMaxSendMessages),
+      receive_batch_(kReceiveMessages, kMaxPacket),
+      device_writer_(device_fd, settings.device_offloads.vnet_header, settings.device_offloads.uso,
+                     kReceiveMessages * 64) {
     if (!epoll_.valid() || !wakeup_.valid() || !timer_.valid() || !events_.valid()) {
         throw system_error("create data-plane event fds");
     }
@@ -105,8 +120,8 @@ bool DataPlane::execute(Command command) {
         publish();  // before the waiter looks at peers()
         done->set_value();
     });
-    // Commands run between batches of at most kBatch packets, so a healthy data plane answers
-    // within microseconds; a second means it is gone.
+    // Commands run between batches of at most a few hundred packets, so a healthy data plane
+    // answers within microseconds; a second means it is gone.
     return finished.wait_for(std::chrono::seconds(1)) == std::future_status::ready;
 }
 
@@ -134,8 +149,13 @@ void DataPlane::run() {
     // Commands posted before start() (the configured peers) apply before the first packet.
     run_commands();
     epoll_event events[4];
+    uint64_t busy_until_us = 0;
     while (!stopping_.load(std::memory_order_relaxed)) {
-        const int ready = ::epoll_wait(epoll_.get(), events, 4, -1);
+        const bool polling = settings_.busy_poll_us > 0 && now_microseconds() < busy_until_us;
+        if (polling) {
+            sched_yield();  // a poller must not keep the packets it waits for off the CPU
+        }
+        const int ready = ::epoll_wait(epoll_.get(), events, 4, polling ? 0 : -1);
         if (ready < 0) {
             if (errno == EINTR) {
                 continue;
@@ -143,13 +163,14 @@ void DataPlane::run() {
             log::error("data plane: epoll_wait: ", std::strerror(errno));
             return;
         }
+        bool traffic = false;
         for (int i = 0; i < ready; ++i) {
             switch (events[i].data.u64) {
                 case kDevice:
-                    read_device();
+                    traffic |= read_device();
                     break;
                 case kSocket:
-                    read_socket();
+                    traffic |= read_socket();
                     break;
                 case kWakeup:
                     drain(wakeup_.get());
@@ -160,6 +181,9 @@ void DataPlane::run() {
                     on_timer();
                     break;
             }
+        }
+        if (traffic) {
+            busy_until_us = now_us_ + settings_.busy_poll_us;
         }
         if (table_changed_) {
             publish();
@@ -222,89 +246,156 @@ void DataPlane::on_timer() {
     });
 }
 
-void DataPlane::read_device() {
-    for (int i = 0; i < kBatch; ++i) {
-        const ssize_t length = ::read(device_fd_, buffer_.data(), buffer_.size());
+// Returns whether anything was read.
+bool DataPlane::read_device() {
+    now_us_ = now_microseconds();
+    int reads = 0;
+    for (; reads < kDeviceReadsPerWakeup; ++reads) {
+        const ssize_t length = ::read(device_fd_, device_buffer_.data(), device_buffer_.size());
         if (length < 0) {
             if (errno != EAGAIN && errno != EINTR) {
                 log::warning("data plane: read from device: ", std::strerror(errno));
             }
-            return;
+            break;
         }
-        forward_from_device({buffer_.data(), static_cast<size_t>(length)});
+        if (send_queue_.full() || send_queue_.room() < kMaxTrain) {
+            flush_sends();
+        }
+        forward_from_device({device_buffer_.data(), static_cast<size_t>(length)});
     }
+    flush_sends();
+    return reads > 0;
 }
 
-void DataPlane::read_socket() {
-    for (int i = 0; i < kBatch; ++i) {
-        sockaddr_storage from{};
-        socklen_t from_length = sizeof from;
-        const ssize_t length =
-            ::recvfrom(socket_fd_, buffer_.data(), buffer_.size(), MSG_DONTWAIT | MSG_TRUNC,
-                       reinterpret_cast<sockaddr*>(&from), &from_length);
-        if (length < 0) {
-            return;  // EAGAIN: drained; anything else (e.g. an ICMP error) is per-datagram
+bool DataPlane::read_socket() {
+    now_us_ = now_microseconds();
+    bool any = false;
+    for (int batch = 0; batch < kSocketBatchesPerWakeup; ++batch) {
+        const size_t count = receive_batch_.receive(socket_fd_);
+        for (size_t i = 0; i < count; ++i) {
+            const auto message = receive_batch_.message(i);
+            if (message.truncated) {
+                counters_.drop(DropReason::TooBig);
+                continue;
+            }
+            const auto sender = Endpoint::from_sockaddr(message.from, message.from_length);
+            if (!sender) {
+                continue;
+            }
+            // All datagrams of one message come from one sender: looked up once.
+            Peer* known = table_.by_endpoint(*sender);
+            UdpReceiveBatch::for_each_datagram(message, [&](std::span<const uint8_t> datagram) {
+                deliver_from_network(datagram, *sender, known);
+            });
         }
-        const auto sender =
-            Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from), from_length);
-        if (!sender) {
-            continue;
+        // The datagrams live in the batch's buffers: written out before the next receive.
+        flush_device_writes();
+        any |= count > 0;
+        if (count < kReceiveMessages) {
+            break;
         }
-        if (static_cast<size_t>(length) > buffer_.size()) {
-            counters_.drop(DropReason::TooBig);
-            continue;
-        }
-        deliver_from_network({buffer_.data(), static_cast<size_t>(length)}, *sender);
     }
+    return any;
 }
 
 void DataPlane::forward_from_device(std::span<const uint8_t> packet) {
+    size_t segment_size = 0;
+    const size_t length = copy_for_the_wire(packet, &segment_size);
+    if (length == 0) {
+        return;
+    }
+    const std::span<const uint8_t> wire{send_queue_.tail(), length};
     if (settings_.mode == DeviceMode::Tap) {
-        if (packet.size() < kEthernetHeaderLength) {
+        if (wire.size() < kEthernetHeaderLength) {
             return;
         }
-        if (is_unicast(packet.data())) {
-            if (Peer* peer = table_.by_mac(mac_at(packet.data()))) {
-                send_to(*peer, packet);
+        if (is_unicast(wire.data())) {
+            if (Peer* peer = table_.by_mac(mac_at(wire.data()))) {
+                queue_send(*peer, length, segment_size);
                 return;
             }
         }
-        // Broadcast, multicast or not yet seen: every peer gets it, as a switch would do.
+        // Broadcast, multicast or not yet seen: every peer gets it, as a switch would do. The
+        // first copy is at the queue's tail already; the others come from the read buffer.
         bool sent = false;
         table_.for_each([&](Peer& peer) {
-            if (peer.config.endpoint) {
-                send_to(peer, packet);
-                sent = true;
+            if (!peer.config.endpoint) {
+                return;
             }
+            if (sent) {
+                if (send_queue_.full() || send_queue_.room() < packet.size()) {
+                    flush_sends();
+                }
+                std::memcpy(send_queue_.tail(), packet.data(), packet.size());
+            }
+            queue_send(peer, length, segment_size);
+            sent = true;
         });
         if (!sent) {
             counters_.drop(DropReason::NoEndpoint);
         }
         return;
     }
-    const auto addresses = read_ip_addresses(packet);
+    const auto addresses = read_ip_addresses(wire);
     Peer* peer = addresses ? table_.route(addresses->destination) : nullptr;
     if (peer == nullptr) {
-        counters_.drop(DropReason::NoPeer);
+        counters_.drop(DropReason::NoPeer, (length + segment_size - 1) / segment_size);
         return;
     }
-    send_to(*peer, packet);
+    queue_send(*peer, length, segment_size);
 }
 
-void DataPlane::send_to(Peer& peer, std::span<const uint8_t> packet) {
+// Copies a packet read from the device to the send queue's tail as the datagrams it
+// becomes on the wire: `*segment_size` bytes each, the last maybe shorter. 0: dropped.
+size_t DataPlane::copy_for_the_wire(std::span<const uint8_t> packet, size_t* segment_size) {
+    if (!settings_.device_offloads.vnet_header) {
+        std::memcpy(send_queue_.tail(), packet.data(), packet.size());
+        *segment_size = packet.size();
+        return packet.size();
+    }
+    const auto result =
+        offload::segment_packet(packet, receive_limit_, {send_queue_.tail(), send_queue_.room()});
+    if (std::holds_alternative<offload::SegmentError>(result)) {
+        counters_.drop(DropReason::BadOffload);
+        return 0;
+    }
+    const auto& segments = std::get<offload::Segments>(result);
+    *segment_size = segments.segment_size;
+    return segments.total_bytes;
+}
+
+void DataPlane::queue_send(Peer& peer, size_t length, size_t segment_size) {
     if (!peer.config.endpoint) {
-        counters_.drop(DropReason::NoEndpoint);
+        counters_.drop(DropReason::NoEndpoint, (length + segment_size - 1) / segment_size);
         return;
     }
-    const Endpoint& endpoint = *peer.config.endpoint;
-    if (::sendto(socket_fd_, packet.data(), packet.size(), 0, endpoint.sockaddr_ptr(),
-                 endpoint.sockaddr_length()) < 0) {
-        counters_.drop(DropReason::SendError);
-        return;
-    }
-    const uint64_t now = now_microseconds();
-    counters_.add_tx(packet.size(), now);
-    peer.counters.add_tx(packet.size(), now);
+    send_queue_.push(*peer.config.endpoint, length, segment_size, &peer);
+}
+
+void DataPlane::flush_sends() {
+    // The queue holds Peer pointers: it is always flushed before commands (which may remove
+    // peers) run.
+    send_queue_.flush([this](const UdpSendQueue::Message& message) {
+        auto& peer = *static_cast<Peer*>(message.owner);
+        if (message.sent_datagrams > 0) {
+            counters_.add_tx(message.sent_bytes, now_us_, message.sent_datagrams);
+            peer.counters.add_tx(message.sent_bytes, now_us_, message.sent_datagrams);
+        }
+        if (message.sent_datagrams < message.datagrams()) {
+            counters_.drop(DropReason::SendError, message.datagrams() - message.sent_datagrams);
+        }
+    });
+}
+
+void DataPlane::flush_device_writes() {
+    device_writer_.flush([this](Peer& peer, size_t packets, size_t bytes, bool written) {
+        if (!written) {
+            counters_.drop(DropReason::DeviceError, packets);
+            return;
+        }
+        counters_.add_rx(bytes, now_us_, packets);
+        peer.counters.add_rx(bytes, now_us_, packets);
+    });
 }
 
 Peer* DataPlane::identify_sender(Peer* known, const Endpoint& from,
@@ -350,12 +441,13 @@ Peer* DataPlane::identify_sender(Peer* known, const Endpoint& from,
     return nullptr;
 }
 
-void DataPlane::deliver_from_network(std::span<const uint8_t> datagram, const Endpoint& from) {
-    Peer* known = table_.by_endpoint(from);
+// `known` is the peer at `from`, if any; a peer learned or moved here becomes it.
+void DataPlane::deliver_from_network(std::span<const uint8_t> datagram, const Endpoint& from,
+                                     Peer*& known) {
     if (datagram.empty()) {
         if (known != nullptr) {
             counters_.rx_keepalives.add(1);
-            known->counters.last_receive_us.set(now_microseconds());
+            known->counters.last_receive_us.set(now_us_);
         } else {
             counters_.drop(DropReason::Empty);
         }
@@ -384,16 +476,14 @@ void DataPlane::deliver_from_network(std::span<const uint8_t> datagram, const En
     if (peer == nullptr) {
         return;
     }
+    known = peer;
     if (settings_.mode == DeviceMode::Tap && is_unicast(datagram.data() + 6)) {
         table_.remember_mac(mac_at(datagram.data() + 6), *peer);
     }
-    if (::write(device_fd_, datagram.data(), datagram.size()) < 0) {
-        counters_.drop(DropReason::DeviceError);
-        return;
+    if (device_writer_.full()) {
+        flush_device_writes();
     }
-    const uint64_t now = now_microseconds();
-    counters_.add_rx(datagram.size(), now);
-    peer->counters.add_rx(datagram.size(), now);
+    device_writer_.add(datagram, *peer);
 }
 
 }  // namespace tunlab

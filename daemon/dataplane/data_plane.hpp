@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "dataplane/counters.hpp"
+#include "dataplane/device_writer.hpp"
 #include "dataplane/peer_table.hpp"
 #include "system/tun_device.hpp"
+#include "system/udp_receive_batch.hpp"
+#include "system/udp_send_queue.hpp"
 #include "util/unique_fd.hpp"
 
 namespace tunlab {
@@ -19,6 +22,9 @@ struct DataPlaneSettings {
     DeviceMode mode = DeviceMode::Tun;
     size_t mtu = 1472;  // the tunnel sets its own (TunnelConfig::effective_mtu)
     LearningPolicy learning;
+    TunOffloads device_offloads;    // TunDevice::offloads()
+    bool udp_segmentation = false;  // UdpSocket::segmentation_offload()
+    uint64_t busy_poll_us = 0;      // TunnelConfig::busy_poll_us
 };
 
 // Moves packets between one tunnel's device and its UDP socket on a thread of its own. It owns
@@ -57,13 +63,17 @@ class DataPlane {
     void run();
     void run_commands();
     void on_timer();
-    void read_device();
-    void read_socket();
+    bool read_device();
+    bool read_socket();
     void forward_from_device(std::span<const uint8_t> packet);
-    void deliver_from_network(std::span<const uint8_t> datagram, const Endpoint& from);
+    size_t copy_for_the_wire(std::span<const uint8_t> packet, size_t* segment_size);
+    void queue_send(Peer& peer, size_t length, size_t segment_size);
+    void flush_sends();
+    void deliver_from_network(std::span<const uint8_t> datagram, const Endpoint& from,
+                              Peer*& known);
     Peer* identify_sender(Peer* known, const Endpoint& from, const std::optional<IpAddress>& source,
                           std::span<const uint8_t> datagram);
-    void send_to(Peer& peer, std::span<const uint8_t> packet);
+    void flush_device_writes();
     void publish();
 
     const int device_fd_;
@@ -80,7 +90,11 @@ class DataPlane {
     UniqueFd wakeup_;  // eventfd: commands queued or stop requested
     UniqueFd timer_;   // timerfd: learned-peer expiry and keepalives
     UniqueFd events_;  // eventfd: tells the control plane that the peer views changed
-    std::vector<uint8_t> buffer_;
+    std::vector<uint8_t> device_buffer_;  // one packet read from the device
+    UdpSendQueue send_queue_;
+    UdpReceiveBatch receive_batch_;
+    DeviceWriter device_writer_;
+    uint64_t now_us_ = 0;  // read once per batch: the clock is not worth a call per packet
 
     std::mutex commands_mutex_;
     std::vector<Command> commands_;

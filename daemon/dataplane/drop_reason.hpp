@@ -24,15 +24,16 @@ enum class DropReason : size_t {
     NoPeer,      // no peer's allowed IPs contain the destination
     NoEndpoint,  // the peer has no known endpoint yet
     SendError,   // sendto() failed
+    BadOffload,  // the device's offload header (virtio_net_hdr) could not be honoured
     Count,
 };
 
 constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::Count);
 
 constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames = {
-    "empty",   "truncated",   "bad_version",  "bad_header", "bad_length",
-    "too_big", "bad_source",  "unknown_peer", "peer_limit", "device_error",
-    "no_peer", "no_endpoint", "send_error",
+    "empty",   "truncated",   "bad_version",  "bad_header",  "bad_length",
+    "too_big", "bad_source",  "unknown_peer", "peer_limit",  "device_error",
+    "no_peer", "no_endpoint", "send_error",   "bad_offload",
 };
 
 constexpr std::string_view drop_reason_name(DropReason reason) {

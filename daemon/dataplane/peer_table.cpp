@@ -24,12 +24,13 @@ PeerTable::PeerTable(LearningPolicy policy, int socket_family)
 void PeerTable::upsert(PeerId id, const PeerConfig& config) {
     auto position = peers_.find(id);
     if (position == peers_.end()) {
-        position = peers_.emplace(id, std::make_shared<Peer>()).first;
-        position->second->id = id;
+        position = peers_.emplace(id, Slot{std::make_shared<Peer>(), nullptr}).first;
+        position->second.peer->id = id;
     } else {
-        unindex(*position->second);
+        unindex(*position->second.peer);
     }
-    Peer& peer = *position->second;
+    Peer& peer = *position->second.peer;
+    outdate(peer);
     peer.config = config;
     if (config.endpoint) {
         peer.config.endpoint = config.endpoint->for_socket_family(socket_family_);
@@ -39,6 +40,7 @@ void PeerTable::upsert(PeerId id, const PeerConfig& config) {
         if (Peer* const* holder = by_prefix_.find_exact(prefix); holder && *holder != &peer) {
             Peer& previous = **holder;
             unindex(previous);
+            outdate(previous);
             std::erase(previous.config.allowed_ips, prefix);
             if (previous.learned && previous.config.allowed_ips.empty()) {
                 erase(peers_.find(previous.id));
@@ -59,12 +61,20 @@ bool PeerTable::remove(PeerId id) {
     return true;
 }
 
-void PeerTable::erase(std::map<PeerId, std::shared_ptr<Peer>>::iterator position) {
-    unindex(*position->second);
-    if (position->second->learned) {
+void PeerTable::erase(Slots::iterator position) {
+    unindex(*position->second.peer);
+    if (position->second.peer->learned) {
         --learned_count_;
     }
     peers_.erase(position);
+    views_.reset();
+}
+
+void PeerTable::outdate(const Peer& peer) {
+    if (const auto position = peers_.find(peer.id); position != peers_.end()) {
+        position->second.view.reset();
+    }
+    views_.reset();
 }
 
 void PeerTable::index(Peer& peer) {
@@ -77,6 +87,7 @@ void PeerTable::index(Peer& peer) {
         auto [slot, inserted] = by_endpoint_.emplace(*peer.config.endpoint, &peer);
         if (!inserted && slot->second != &peer) {
             slot->second->config.endpoint.reset();
+            outdate(*slot->second);
             slot->second = &peer;
         }
     }
@@ -99,7 +110,7 @@ void PeerTable::unindex(Peer& peer) {
 
 Peer* PeerTable::find(PeerId id) const {
     const auto found = peers_.find(id);
-    return found == peers_.end() ? nullptr : found->second.get();
+    return found == peers_.end() ? nullptr : found->second.peer.get();
 }
 
 Peer* PeerTable::route(const IpAddress& destination) const {
@@ -139,7 +150,8 @@ PeerTable::LearnResult PeerTable::learn(const Endpoint& endpoint,
         peer->config.allowed_ips.push_back(Prefix::host(*source));
     }
     *learned = peer.get();
-    peers_.emplace(id, std::move(peer));
+    peers_.emplace(id, Slot{std::move(peer), nullptr});
+    views_.reset();
     ++learned_count_;
     index(**learned);
     return LearnResult::Learned;
@@ -153,12 +165,14 @@ bool PeerTable::learn_address(Peer& peer, const IpAddress& source) {
     const Prefix host = Prefix::host(source);
     peer.config.allowed_ips.push_back(host);
     by_prefix_.insert(host, &peer);
+    outdate(peer);
     return true;
 }
 
 void PeerTable::move_endpoint(Peer& peer, const Endpoint& endpoint) {
     unindex(peer);
     peer.config.endpoint = endpoint;
+    outdate(peer);
     index(peer);
 }
 
@@ -174,7 +188,7 @@ void PeerTable::remember_mac(const MacAddress& mac, Peer& peer) {
 size_t PeerTable::expire_idle(uint64_t now_us) {
     size_t expired = 0;
     for (auto position = peers_.begin(); position != peers_.end();) {
-        const Peer& peer = *position->second;
+        const Peer& peer = *position->second.peer;
         const uint64_t last = peer.counters.last_receive_us.read();
         if (peer.learned && now_us > last && now_us - last > policy_.idle_timeout_us) {
             auto next = std::next(position);
@@ -188,13 +202,22 @@ size_t PeerTable::expire_idle(uint64_t now_us) {
     return expired;
 }
 
-std::shared_ptr<const PeerViews> PeerTable::make_views() const {
+std::shared_ptr<const PeerViews> PeerTable::make_views() {
+    if (views_) {
+        return views_;
+    }
     auto views = std::make_shared<PeerViews>();
     views->reserve(peers_.size());
-    for (const auto& [id, peer] : peers_) {
-        views->push_back(PeerView{id, peer->learned, peer->config, peer});
+    for (auto& [id, slot] : peers_) {
+        if (!slot.view) {
+            const Peer& peer = *slot.peer;
+            slot.view = std::make_shared<const PeerView>(
+                PeerView{id, peer.learned, peer.config, slot.peer});
+        }
+        views->push_back(slot.view);
     }
-    return views;
+    views_ = std::move(views);
+    return views_;
 }
 
 }  // namespace tunlab

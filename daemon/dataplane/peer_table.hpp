@@ -66,24 +66,36 @@ class PeerTable {
 
     template <typename Function>
     void for_each(Function&& function) const {
-        for (const auto& [id, peer] : peers_) {
-            function(*peer);
+        for (const auto& [id, slot] : peers_) {
+            function(*slot.peer);
         }
     }
 
     size_t learned_count() const { return learned_count_; }
-    std::shared_ptr<const PeerViews> make_views() const;
+    // The peers as they are now, in id order. Only views of peers changed since the last call
+    // are built anew; with no change at all, the same snapshot comes back.
+    std::shared_ptr<const PeerViews> make_views();
 
   private:
+    struct Slot {
+        std::shared_ptr<Peer> peer;
+        std::shared_ptr<const PeerView> view;  // null: the peer changed since it was made
+    };
+    using Slots = std::map<PeerId, Slot>;
+
     void index(Peer& peer);
     void unindex(Peer& peer);
-    void erase(std::map<PeerId, std::shared_ptr<Peer>>::iterator position);
+    void erase(Slots::iterator position);
+    // Every change to a peer's id, config or learned flag goes through here (or erase), or
+    // the control plane keeps showing the old state.
+    void outdate(const Peer& peer);
 
     LearningPolicy policy_;
     int socket_family_;
     std::atomic<PeerId> next_id_{1};
     size_t learned_count_ = 0;
-    std::map<PeerId, std::shared_ptr<Peer>> peers_;
+    Slots peers_;
+    std::shared_ptr<const PeerViews> views_;  // null: the peer set or a peer changed
     PrefixTable<Peer*> by_prefix_;
     std::unordered_map<Endpoint, Peer*, EndpointHash> by_endpoint_;
     std::unordered_map<MacAddress, Peer*, MacAddressHash> by_mac_;

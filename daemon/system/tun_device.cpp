@@ -10,9 +10,17 @@
 
 #include "util/system_error.hpp"
 
+// Debian 12's kernel headers predate UDP segmentation offload on TUN (Linux 6.2).
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
 namespace tunlab {
 
-TunDevice::TunDevice(DeviceMode mode, const std::string& name) : mode_(mode) {
+TunDevice::TunDevice(DeviceMode mode, const std::string& name, bool offload) : mode_(mode) {
     if (name.empty() || name.size() >= IFNAMSIZ) {
         throw std::invalid_argument("interface name must be 1 to 15 characters");
     }
@@ -24,10 +32,11 @@ TunDevice::TunDevice(DeviceMode mode, const std::string& name) : mode_(mode) {
     if (!fd_.valid()) {
         throw system_error("open /dev/net/tun");
     }
+    const bool vnet_header = offload && mode == DeviceMode::Tun;
     ifreq request{};
     std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
-    request.ifr_flags =
-        static_cast<short>((mode == DeviceMode::Tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI);
+    request.ifr_flags = static_cast<short>((mode == DeviceMode::Tun ? IFF_TUN : IFF_TAP) |
+                                           IFF_NO_PI | (vnet_header ? IFF_VNET_HDR : 0));
     if (::ioctl(fd_.get(), TUNSETIFF, &request) < 0) {
         throw system_error("create " + name + " (TUNSETIFF)");
     }
@@ -35,6 +44,22 @@ TunDevice::TunDevice(DeviceMode mode, const std::string& name) : mode_(mode) {
     index_ = if_nametoindex(name_.c_str());
     if (index_ == 0) {
         throw system_error("look up the index of " + name_);
+    }
+    if (vnet_header) {
+        offloads_.vnet_header = true;
+        negotiate_offloads();
+    }
+}
+
+void TunDevice::negotiate_offloads() {
+    // Ask for the most first; a kernel refuses flags it does not know with EINVAL. Without
+    // TUN_F_CSUM nothing else may be set, and the header stays (always GSO_NONE).
+    constexpr unsigned kTso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    constexpr unsigned kUso = TUN_F_USO4 | TUN_F_USO6;
+    if (::ioctl(fd_.get(), TUNSETOFFLOAD, kTso | kUso) == 0) {
+        offloads_.tso = offloads_.uso = true;
+    } else if (::ioctl(fd_.get(), TUNSETOFFLOAD, kTso) == 0) {
+        offloads_.tso = true;
     }
 }
 

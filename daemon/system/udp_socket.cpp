@@ -1,6 +1,7 @@
 #include "system/udp_socket.hpp"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include "util/system_error.hpp"
@@ -9,13 +10,26 @@ namespace tunlab {
 
 namespace {
 
+// Room for a few milliseconds of line rate, so that a burst waits in the socket while the
+// data-plane thread is busy instead of being dropped (wireguard-go uses 7 MB as well).
+constexpr int kSocketBufferBytes = 7 << 20;
+
 UniqueFd open_socket(int family) {
     return UniqueFd(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
 }
 
+void set_buffer(int fd, int forced_option, int option) {
+    // The *FORCE variants pass net.core.[rw]mem_max (they need CAP_NET_ADMIN, which tunlabd
+    // has); without them the kernel caps the size silently, which is still better than none.
+    if (::setsockopt(fd, SOL_SOCKET, forced_option, &kSocketBufferBytes,
+                     sizeof kSocketBufferBytes) < 0) {
+        ::setsockopt(fd, SOL_SOCKET, option, &kSocketBufferBytes, sizeof kSocketBufferBytes);
+    }
+}
+
 }  // namespace
 
-UdpSocket::UdpSocket(const IpAddress& listen_address, uint16_t port) {
+UdpSocket::UdpSocket(const IpAddress& listen_address, uint16_t port, bool offload) {
     IpAddress address = listen_address;
     family_ = address.family == Family::V4 ? AF_INET : AF_INET6;
     fd_ = open_socket(family_);
@@ -43,6 +57,22 @@ UdpSocket::UdpSocket(const IpAddress& listen_address, uint16_t port) {
         throw system_error("getsockname");
     }
     bound_port_ = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), length)->port();
+    tune(offload);
+}
+
+void UdpSocket::tune(bool offload) {
+    set_buffer(fd_.get(), SO_RCVBUFFORCE, SO_RCVBUF);
+    set_buffer(fd_.get(), SO_SNDBUFFORCE, SO_SNDBUF);
+    if (!offload) {
+        return;
+    }
+    // Reading the option back succeeds only on kernels that implement it (Linux 4.18+).
+    int segment_size = 0;
+    socklen_t length = sizeof segment_size;
+    segmentation_offload_ =
+        ::getsockopt(fd_.get(), SOL_UDP, UDP_SEGMENT, &segment_size, &length) == 0;
+    const int on = 1;
+    receive_offload_ = ::setsockopt(fd_.get(), SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
 }
 
 }  // namespace tunlab

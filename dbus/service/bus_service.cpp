@@ -1,5 +1,7 @@
 #include "service/bus_service.hpp"
 
+#include <malloc.h>
+
 #include "service/object_paths.hpp"
 #include "util/log.hpp"
 
@@ -12,11 +14,23 @@ BusService::BusService(TunnelManager& manager, std::string version, Authorizer a
       // Asking for the name while connecting: sdbus-c++ 1.2 then owns it before any object
       // is visible, so no client can see a half-registered service.
       connection_(sdbus::createSystemBusConnection(kBusName)) {
+    // sd-bus runs match callbacks before it looks a method call's path up among the
+    // registered objects (sd-bus.c process_message: process_match, then bus_process_object),
+    // and sdbus-c++ 1.2's match callback returns 0, so the call then goes on to its object.
+    // Only calls addressed to us reach this: without eavesdrop='true' the bus delivers no one
+    // else's.
+    materialize_match_ = connection_->addMatch(
+        std::string("type='method_call',path_namespace='") + kTunnelsPath + "'",
+        [this](sdbus::Message& message) { materialize_target(message); });
     manager_object_ = std::make_unique<ManagerObject>(*connection_, *this);
     sync();
+    // Setting up thousands of peers leaves freed temporaries behind that malloc keeps; give
+    // them back once, while nothing else is going on.
+    ::malloc_trim(0);
 }
 
 BusService::~BusService() {
+    materialize_match_.reset();
     tunnels_.clear();
     manager_object_.reset();
 }
@@ -40,6 +54,23 @@ bool BusService::process() {
         }
     }
     return true;
+}
+
+void BusService::materialize_target(sdbus::Message& message) noexcept {
+    try {
+        const auto peer = parse_peer_path(message.getPath());  // "" for no path
+        if (!peer) {
+            return;  // the tunnel object itself, or no path of ours
+        }
+        if (const auto tunnel = tunnels_.find(peer->tunnel_name); tunnel != tunnels_.end()) {
+            tunnel->second->materialize_peer(peer->id);
+        }
+    } catch (const std::exception& error) {
+        // The call then finds no object and fails with UnknownObject: better than no daemon.
+        log::warning("cannot register a peer object: ", error.what());
+    } catch (...) {
+        log::warning("cannot register a peer object: unexpected error");
+    }
 }
 
 void BusService::sync() {

@@ -39,10 +39,15 @@ class BusService {
     const std::string& version() const { return version_; }
 
   private:
+    // The match callback that registers a peer's object before sd-bus dispatches a call to
+    // its path (see PeerObjects). Never throws: it runs inside libsystemd's C code.
+    void materialize_target(sdbus::Message& message) noexcept;
+
     TunnelManager& manager_;
     std::string version_;
     Authorizer authorizer_;
     std::unique_ptr<sdbus::IConnection> connection_;
+    sdbus::Slot materialize_match_;  // after connection_: released before it
     std::unique_ptr<ManagerObject> manager_object_;
     std::map<std::string, std::unique_ptr<TunnelObject>> tunnels_;
 };

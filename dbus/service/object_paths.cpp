@@ -11,7 +11,7 @@ namespace tunlab::bus {
 
 std::string tunnel_path(const std::string& tunnel_name) {
     char* encoded = nullptr;
-    if (sd_bus_path_encode("/org/tunlab1/tunnel", tunnel_name.c_str(), &encoded) < 0) {
+    if (sd_bus_path_encode(kTunnelsPath, tunnel_name.c_str(), &encoded) < 0) {
         throw std::bad_alloc();
     }
     std::unique_ptr<char, decltype(&std::free)> owner(encoded, &std::free);
@@ -36,6 +36,32 @@ std::optional<PeerId> peer_id_from_path(const std::string& tunnel_name, const st
         return std::nullopt;
     }
     return id;
+}
+
+std::optional<PeerAddress> parse_peer_path(const std::string& path) {
+    // "<tunnel path>/peer/<id>": an encoded tunnel name holds no '/', so the tunnel path ends
+    // at the first '/' after the tunnels' prefix.
+    const std::string prefix = std::string(kTunnelsPath) + "/";
+    if (path.compare(0, prefix.size(), prefix) != 0) {
+        return std::nullopt;
+    }
+    const size_t end_of_tunnel = path.find('/', prefix.size());
+    if (end_of_tunnel == std::string::npos) {
+        return std::nullopt;
+    }
+    char* decoded = nullptr;
+    const std::string tunnel = path.substr(0, end_of_tunnel);
+    if (sd_bus_path_decode(tunnel.c_str(), kTunnelsPath, &decoded) <= 0 || decoded == nullptr) {
+        return std::nullopt;
+    }
+    std::unique_ptr<char, decltype(&std::free)> owner(decoded, &std::free);
+    PeerAddress address{decoded, 0};
+    const auto id = peer_id_from_path(address.tunnel_name, path);
+    if (!id) {
+        return std::nullopt;
+    }
+    address.id = *id;
+    return address;
 }
 
 }  // namespace tunlab::bus

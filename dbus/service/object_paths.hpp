@@ -18,4 +18,13 @@ std::string peer_path(const std::string& tunnel_name, PeerId id);
 // The id of a peer path below `tunnel_name`, or nullopt if it is not one.
 std::optional<PeerId> peer_id_from_path(const std::string& tunnel_name, const std::string& path);
 
+inline constexpr const char* kTunnelsPath = "/org/tunlab1/tunnel";
+
+struct PeerAddress {
+    std::string tunnel_name;
+    PeerId id = 0;
+};
+// The tunnel and id of any peer path (one that peer_path() makes), or nullopt.
+std::optional<PeerAddress> parse_peer_path(const std::string& path);
+
 }  // namespace tunlab::bus

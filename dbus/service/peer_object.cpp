@@ -1,5 +1,7 @@
 #include "service/peer_object.hpp"
 
+#include <utility>
+
 #include "config/tunnel_config.hpp"
 #include "service/bus_service.hpp"
 #include "service/errors.hpp"
@@ -8,12 +10,12 @@
 namespace tunlab::bus {
 
 PeerObject::PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
-                       const PeerView& view)
-    : AdaptorInterfaces(connection, peer_path(tunnel.name(), view.id)),
+                       std::shared_ptr<const PeerView> view)
+    : AdaptorInterfaces(connection, peer_path(tunnel.name(), view->id)),
       service_(service),
       tunnel_(tunnel),
-      view_(view),
-      path_(peer_path(tunnel.name(), view.id)) {
+      view_(std::move(view)),
+      path_(peer_path(tunnel.name(), view_->id)) {
     registerAdaptor();
 }
 
@@ -21,18 +23,21 @@ PeerObject::~PeerObject() {
     unregisterAdaptor();
 }
 
-void PeerObject::update(const PeerView& view) {
-    const PeerConfig before = view_.config;
-    view_ = view;
+void PeerObject::update(const std::shared_ptr<const PeerView>& view) {
+    if (view == view_) {
+        return;  // the data plane made no new view: nothing about this peer changed
+    }
+    const std::shared_ptr<const PeerView> previous = std::exchange(view_, view);
+    const PeerConfig& before = previous->config;
     std::vector<std::string> changed;
-    if (before.endpoint != view.config.endpoint) {
+    if (before.endpoint != view->config.endpoint) {
         changed.push_back("Endpoint");
         emitEndpointChanged(Endpoint());
     }
-    if (before.allowed_ips != view.config.allowed_ips) {
+    if (before.allowed_ips != view->config.allowed_ips) {
         changed.push_back("AllowedIPs");
     }
-    if (before.keepalive_seconds != view.config.keepalive_seconds) {
+    if (before.keepalive_seconds != view->config.keepalive_seconds) {
         changed.push_back("Keepalive");
     }
     if (!changed.empty()) {
@@ -52,7 +57,7 @@ void PeerObject::SetEndpoint(const std::string& endpoint) {
                                    "endpoint: '" + endpoint + "': " + why);
             }
         }
-        tunnel_.set_peer_endpoint(view_.id, parsed);
+        tunnel_.set_peer_endpoint(view_->id, parsed);
         service_.sync();
     });
 }
@@ -65,43 +70,43 @@ void PeerObject::SetAllowedIPs(const std::vector<std::string>& allowed_ips) {
             prefixes.push_back(
                 parse_prefix(allowed_ips[i], "allowed_ips[" + std::to_string(i) + "]"));
         }
-        tunnel_.set_peer_allowed_ips(view_.id, prefixes);
+        tunnel_.set_peer_allowed_ips(view_->id, prefixes);
         service_.sync();
     });
 }
 
 std::string PeerObject::Endpoint() {
-    return view_.config.endpoint ? view_.config.endpoint->to_string() : std::string();
+    return view_->config.endpoint ? view_->config.endpoint->to_string() : std::string();
 }
 
 std::vector<std::string> PeerObject::AllowedIPs() {
     std::vector<std::string> strings;
-    for (const auto& prefix : view_.config.allowed_ips) {
+    for (const auto& prefix : view_->config.allowed_ips) {
         strings.push_back(prefix.to_string());
     }
     return strings;
 }
 
 uint16_t PeerObject::Keepalive() {
-    return view_.config.keepalive_seconds;
+    return view_->config.keepalive_seconds;
 }
 
 bool PeerObject::Learned() {
-    return view_.learned;
+    return view_->learned;
 }
 
 uint64_t PeerObject::LastReceive() {
-    return view_.peer->counters.last_receive_us.read();
+    return view_->peer->counters.last_receive_us.read();
 }
 
 uint64_t PeerObject::LastSend() {
-    return view_.peer->counters.last_send_us.read();
+    return view_->peer->counters.last_send_us.read();
 }
 
 std::map<std::string, uint64_t> PeerObject::Counters() {
     return guarded([&] {
         CounterMap map;
-        view_.peer->counters.add_to(map);
+        view_->peer->counters.add_to(map);
         return map;
     });
 }

@@ -15,12 +15,12 @@ class BusService;
 class PeerObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Peer_adaptor> {
   public:
     PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
-               const PeerView& view);
+               std::shared_ptr<const PeerView> view);
     ~PeerObject();
 
     const std::string& path() const { return path_; }
     // Takes the newest view and signals what changed.
-    void update(const PeerView& view);
+    void update(const std::shared_ptr<const PeerView>& view);
 
   private:
     void SetEndpoint(const std::string& endpoint) override;
@@ -35,7 +35,7 @@ class PeerObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Peer_adap
 
     BusService& service_;
     Tunnel& tunnel_;
-    PeerView view_;
+    std::shared_ptr<const PeerView> view_;  // shared with the data plane's snapshots
     std::string path_;
 };
 

@@ -39,13 +39,17 @@ TunnelObject::TunnelObject(sdbus::IConnection& connection, BusService& service, 
       connection_(connection),
       service_(service),
       tunnel_(tunnel),
+      peer_objects_(connection, service, tunnel),
       published_mtu_(tunnel.mtu()),
       tunnel_serial_(tunnel.serial()) {
     registerAdaptor();
+    // The peers the tunnel starts with (from its file or saved state) come with it:
+    // TunnelAdded announces them. 10,000 PeerAdded signals at start-up would only cost time
+    // and memory (sd-bus queues them all) and tell nobody anything.
+    peer_objects_.sync(tunnel_.peers(), nullptr);
 }
 
 TunnelObject::~TunnelObject() {
-    peers_.clear();
     unregisterAdaptor();
 }
 
@@ -65,32 +69,14 @@ auto TunnelObject::change(Change&& change_body) {
 }
 
 void TunnelObject::sync_peers() {
-    const auto views = tunnel_.peers();
-    bool changed = false;
-    std::set<PeerId> present;
-    for (const PeerView& view : *views) {
-        present.insert(view.id);
-        auto found = peers_.find(view.id);
-        if (found == peers_.end()) {
-            auto object = std::make_unique<PeerObject>(connection_, service_, tunnel_, view);
-            const std::string path = object->path();
-            peers_.emplace(view.id, std::move(object));
-            emitPeerAdded(path);
-            changed = true;
-        } else {
-            found->second->update(view);
-        }
-    }
-    for (auto position = peers_.begin(); position != peers_.end();) {
-        if (!present.contains(position->first)) {
-            const std::string path = position->second->path();
-            position = peers_.erase(position);
-            emitPeerRemoved(path);
-            changed = true;
-        } else {
-            ++position;
-        }
-    }
+    const bool changed =
+        peer_objects_.sync(tunnel_.peers(), [this](const std::string& path, bool added) {
+            if (added) {
+                emitPeerAdded(path);
+            } else {
+                emitPeerRemoved(path);
+            }
+        });
     std::vector<std::string> properties;
     if (changed) {
         properties.push_back("Peers");
@@ -202,14 +188,7 @@ std::vector<std::string> TunnelObject::Routes() {
 }
 
 std::vector<sdbus::ObjectPath> TunnelObject::Peers() {
-    return guarded([&] {
-        std::vector<sdbus::ObjectPath> paths;
-        paths.reserve(peers_.size());
-        for (const auto& [id, peer] : peers_) {
-            paths.emplace_back(peer->path());
-        }
-        return paths;
-    });
+    return guarded([&] { return peer_objects_.paths(); });
 }
 
 std::string TunnelObject::State() {

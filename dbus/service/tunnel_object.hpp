@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "core/tunnel.hpp"
-#include "service/peer_object.hpp"
+#include "service/peer_objects.hpp"
 
 namespace tunlab::bus {
 
@@ -27,6 +27,9 @@ class TunnelObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_
     // EndpointChanged and PropertiesChanged signals for what changed (the MTU included: it
     // follows the peers unless set).
     void sync_peers();
+    // Registers peer `id`'s object if it exists, so that the call now being dispatched to its
+    // path finds it (see PeerObjects).
+    void materialize_peer(PeerId id) { peer_objects_.materialize(id); }
 
   private:
     sdbus::ObjectPath AddPeer(const std::string& endpoint,
@@ -59,7 +62,9 @@ class TunnelObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_
     sdbus::IConnection& connection_;
     BusService& service_;
     Tunnel& tunnel_;
-    std::map<PeerId, std::unique_ptr<PeerObject>> peers_;
+    // Matches the data plane's newest snapshot: it hands out the same one until something
+    // changes, so most syncs end at one pointer comparison.
+    PeerObjects peer_objects_;
     uint32_t published_mtu_;
     uint64_t tunnel_serial_;
 };

@@ -199,7 +199,7 @@ def client_config(tunnel_address: str, **overrides: Any) -> dict[str, Any]:
 
 RECEIVE_DROP_REASONS = ("empty", "truncated", "bad_version", "bad_header", "bad_length",
                         "too_big", "bad_source", "unknown_peer", "peer_limit", "device_error")
-SEND_DROP_REASONS = ("no_peer", "no_endpoint", "send_error")
+SEND_DROP_REASONS = ("no_peer", "no_endpoint", "send_error", "bad_offload")
 
 
 def counter_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -414,8 +414,10 @@ class Daemon:
     """One tunlabd in one namespace, with its own config/state/runtime directories."""
 
     def __init__(self, ns: str, workdir: Path, notify_path: Path, bus: PrivateBus,
-                 tunnels: dict[str, dict[str, Any]], debug: bool):
+                 tunnels: dict[str, dict[str, Any]], debug: bool, args: tuple[str, ...] = ()):
         self.ns = ns
+        self.args = args  # further command-line options, e.g. ("--no-offload",)
+        self.ready_seconds = 0.0  # launch to READY=1, of the last start()
         self.bus = bus
         self.workdir = workdir
         self.config_dir = workdir / "config"
@@ -466,12 +468,15 @@ class Daemon:
                     "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir)]
             if self.debug:
                 argv.append("--debug")
+            argv.extend(self.args)
             with open(self.log_path, "ab") as log:
                 log.write(f"==== {' '.join(argv)}\n".encode())
                 log.flush()
+                launched = time.monotonic()
                 self.proc = subprocess.Popen(in_netns(self.ns, argv), stdin=subprocess.DEVNULL,
                                              stdout=log, stderr=log, env=env)
             self._wait_for_ready(notify)
+            self.ready_seconds = time.monotonic() - launched
         finally:
             notify.close()
         # Learn the kernel's names for the devices, so that stop() can check they are gone.
@@ -762,6 +767,11 @@ class Lab:
             if daemon.alive():
                 daemon.stop()
 
+    def kill_daemons(self) -> None:
+        """SIGKILL for every daemon still running (after a failed stop_daemons())."""
+        for daemon in self._daemons:
+            daemon.kill()
+
     def close(self) -> None:
         for daemon in self._daemons:
             daemon.kill()
@@ -791,7 +801,8 @@ class Lab:
         return bus.start()
 
     def start_daemon(self, role: str, tunnels: dict[str, dict[str, Any]] | None = None,
-                     start: bool = True, bus_policy: str = "shipped") -> Daemon:
+                     start: bool = True, bus_policy: str = "shipped",
+                     args: tuple[str, ...] = ()) -> Daemon:
         """A tunlabd in host `role` with its own bus. tunnels=None or {}: no configuration
         files at all, everything is then done over D-Bus."""
         number = next(self._daemon_sequence)
@@ -799,7 +810,7 @@ class Lab:
         workdir.mkdir(parents=True)
         bus = self.start_bus(workdir, bus_policy)
         daemon = Daemon(self.ns[role], workdir, self._socket_dir / f"notify-{number}.sock", bus,
-                        tunnels or {}, self.debug_daemons)
+                        tunnels or {}, self.debug_daemons, args)
         self._daemons.append(daemon)
         return daemon.start() if start else daemon
 

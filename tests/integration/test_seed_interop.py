@@ -64,11 +64,16 @@ def assert_all_answered(result, count):
 
 
 def assert_bulk_transfer_intact(lab):
+    """TCP both ways: tunlabd hands the kernel's 64 KB segments to the lab's programs as
+    separate, checksummed packets and coalesces theirs, and neither side may notice."""
     data = os.urandom(TRANSFER_BYTES)
-    transfer = lab.tcp_transfer("u", "v", V_ADDRESS, data)
-    assert transfer.sender_address == U_TUNNEL_ADDRESS
-    assert transfer.received_bytes == TRANSFER_BYTES
-    assert transfer.sha256 == hashlib.sha256(data).hexdigest()
+    upload = lab.tcp_transfer("u", "v", V_ADDRESS, data)
+    assert upload.sender_address == U_TUNNEL_ADDRESS
+    assert upload.received_bytes == TRANSFER_BYTES
+    assert upload.sha256 == hashlib.sha256(data).hexdigest()
+    download = lab.tcp_transfer("v", "u", U_TUNNEL_ADDRESS, data, port=5002)
+    assert download.received_bytes == TRANSFER_BYTES
+    assert download.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_seed_client_with_tunlabd_server(lab):
@@ -76,6 +81,7 @@ def test_seed_client_with_tunlabd_server(lab):
     seed_client = start_seed_client(lab)
 
     assert_all_answered(lab.ping("u", V_ADDRESS, PINGS), PINGS)
+    assert_bulk_transfer_intact(lab)
 
     # tunlabd learned the lab client at its ephemeral port, as the lab's server does.
     peer = only_peer_with_allowed_ip(server.tunnel(), f"{U_TUNNEL_ADDRESS}/32")
@@ -94,6 +100,7 @@ def test_tunlabd_client_with_seed_server(lab):
     counters = client.wait_for_tunnel(lambda t: t["counters"]["rx_packets"] >= PINGS,
                                       "U's rx_packets")["counters"]
     assert (counters["tx_packets"], counters["rx_packets"]) == (PINGS, PINGS), counters
+    assert_bulk_transfer_intact(lab)
     assert seed_server.poll() is None, "the seed server died"
 
 

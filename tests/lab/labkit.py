@@ -36,7 +36,7 @@ TAP_TUNNEL = "tap0"
 
 RECEIVE_DROP_REASONS = ("empty", "truncated", "bad_version", "bad_header", "bad_length",
                         "too_big", "bad_source", "unknown_peer", "peer_limit", "device_error")
-SEND_DROP_REASONS = ("no_peer", "no_endpoint", "send_error")
+SEND_DROP_REASONS = ("no_peer", "no_endpoint", "send_error", "bad_offload")
 ALL_DROPS = tuple(f"drop_{reason}" for reason in RECEIVE_DROP_REASONS + SEND_DROP_REASONS)
 
 

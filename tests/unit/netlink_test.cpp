@@ -18,6 +18,7 @@
 #include <system_error>
 #include <vector>
 
+#include "private_network_namespace.hpp"
 #include "util/unique_fd.hpp"
 
 namespace tunlab {
@@ -143,22 +144,13 @@ std::vector<std::string> routes(unsigned ifindex) {
     return failure << " ]";
 }
 
-class NetlinkTest : public ::testing::Test {
+class NetlinkTest : public PrivateNetworkNamespaceTest {
   protected:
-    static void SetUpTestSuite() {
-        // Everything below happens in a private network namespace, so the host is never touched.
-        if (unshare(CLONE_NEWNET) == 0) {
-            in_private_namespace_ = true;
-        } else {
-            unshare_error_ = errno;
-        }
-    }
-
     void SetUp() override {
-        if (unshare_error_ == EPERM) {
-            GTEST_SKIP() << "needs root (CAP_SYS_ADMIN) for a private network namespace";
+        PrivateNetworkNamespaceTest::SetUp();
+        if (IsSkipped() || HasFatalFailure()) {
+            return;
         }
-        ASSERT_TRUE(in_private_namespace_) << "unshare(CLONE_NEWNET): " << strerror(unshare_error_);
 
         tun_.reset(open("/dev/net/tun", O_RDWR | O_CLOEXEC));
         if (!tun_.valid() && errno == ENOENT) {
@@ -188,9 +180,6 @@ class NetlinkTest : public ::testing::Test {
     // and routes, so every test starts from a fresh device.
     UniqueFd tun_;
     unsigned ifindex_ = 0;
-
-    static inline bool in_private_namespace_ = false;
-    static inline int unshare_error_ = 0;
 };
 
 TEST_F(NetlinkTest, SetsMtuAndLinkState) {

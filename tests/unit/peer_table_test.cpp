@@ -316,7 +316,7 @@ TEST(PeerTable, ConfiguredPeerTakesALearnedPeersAddress) {
     EXPECT_FALSE(table.remove(learned_id));
     const auto views = table.make_views();
     ASSERT_EQ(views->size(), 1u);
-    EXPECT_EQ(views->at(0).id, p7);
+    EXPECT_EQ(views->at(0)->id, p7);
 }
 
 TEST(PeerTable, OnlyTheExactPrefixIsTakenFromALearnedPeer) {
@@ -425,40 +425,112 @@ TEST(PeerTable, ViewsReflectTheTable) {
     const auto views = table.make_views();
     ASSERT_EQ(views->size(), 3u);
     // In id order, which is the order they came in.
-    EXPECT_EQ(views->at(0).id, first);
-    EXPECT_FALSE(views->at(0).learned);
-    EXPECT_EQ(views->at(0).config.keepalive_seconds, 15);
-    EXPECT_EQ(views->at(0).config.endpoint, endpoint("10.9.0.11:9090"));
-    EXPECT_EQ(views->at(0).config.allowed_ips, config.allowed_ips);
-    EXPECT_EQ(views->at(1).id, second);
-    EXPECT_FALSE(views->at(1).learned);
-    EXPECT_FALSE(views->at(1).config.endpoint);
-    EXPECT_EQ(views->at(2).id, learned->id);
-    EXPECT_TRUE(views->at(2).learned);
-    EXPECT_EQ(views->at(2).config.endpoint, endpoint("[fd00::5]:40000"));
-    ASSERT_EQ(views->at(2).config.allowed_ips.size(), 1u);
-    EXPECT_EQ(views->at(2).config.allowed_ips[0].to_string(), "fd00:53::5/128");
-    for (const PeerView& view : *views) {
-        ASSERT_NE(view.peer, nullptr);
-        EXPECT_EQ(view.peer->id, view.id);
-        EXPECT_EQ(view.peer.get(), table.find(view.id));
+    EXPECT_EQ(views->at(0)->id, first);
+    EXPECT_FALSE(views->at(0)->learned);
+    EXPECT_EQ(views->at(0)->config.keepalive_seconds, 15);
+    EXPECT_EQ(views->at(0)->config.endpoint, endpoint("10.9.0.11:9090"));
+    EXPECT_EQ(views->at(0)->config.allowed_ips, config.allowed_ips);
+    EXPECT_EQ(views->at(1)->id, second);
+    EXPECT_FALSE(views->at(1)->learned);
+    EXPECT_FALSE(views->at(1)->config.endpoint);
+    EXPECT_EQ(views->at(2)->id, learned->id);
+    EXPECT_TRUE(views->at(2)->learned);
+    EXPECT_EQ(views->at(2)->config.endpoint, endpoint("[fd00::5]:40000"));
+    ASSERT_EQ(views->at(2)->config.allowed_ips.size(), 1u);
+    EXPECT_EQ(views->at(2)->config.allowed_ips[0].to_string(), "fd00:53::5/128");
+    for (const auto& view : *views) {
+        ASSERT_NE(view->peer, nullptr);
+        EXPECT_EQ(view->peer->id, view->id);
+        EXPECT_EQ(view->peer.get(), table.find(view->id));
     }
 
     // Counters are read live; the configuration is a snapshot.
     learned->counters.add_rx(100, 1);
-    EXPECT_EQ(views->at(2).peer->counters.rx_bytes.read(), 100u);
+    EXPECT_EQ(views->at(2)->peer->counters.rx_bytes.read(), 100u);
     table.move_endpoint(*learned, endpoint("[fd00::5]:40001"));
-    EXPECT_EQ(views->at(2).config.endpoint, endpoint("[fd00::5]:40000"));
+    EXPECT_EQ(views->at(2)->config.endpoint, endpoint("[fd00::5]:40000"));
     const auto later = table.make_views();
-    EXPECT_EQ(later->at(2).config.endpoint, endpoint("[fd00::5]:40001"));
+    EXPECT_EQ(later->at(2)->config.endpoint, endpoint("[fd00::5]:40001"));
 
     // A removed peer leaves the next views but stays readable through the old ones.
     ASSERT_TRUE(table.remove(first));
     const auto after_removal = table.make_views();
     ASSERT_EQ(after_removal->size(), 2u);
-    EXPECT_EQ(after_removal->at(0).id, second);
-    EXPECT_EQ(views->at(0).peer->config.keepalive_seconds, 15);
+    EXPECT_EQ(after_removal->at(0)->id, second);
+    EXPECT_EQ(views->at(0)->peer->config.keepalive_seconds, 15);
     EXPECT_EQ(table.find(first), nullptr);
+}
+
+TEST(PeerTable, ViewsAreSharedUntilTheirPeerChanges) {
+    PeerTable table(policy(), AF_INET);
+    const PeerId a = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));
+    const PeerId b = add(table, peer_config("10.9.0.12:9090", {"192.168.61.0/24"}));
+    Peer* learned = learn(table, "10.9.0.5:40000", "192.168.53.5");
+
+    const auto first = table.make_views();
+    // Nothing changed: the very same snapshot, so a reader can stop at one comparison.
+    EXPECT_EQ(table.make_views(), first);
+
+    // A change to one peer makes a new snapshot in which only that peer's view is new.
+    table.move_endpoint(*learned, endpoint("10.9.0.5:40001"));
+    const auto moved = table.make_views();
+    ASSERT_NE(moved, first);
+    ASSERT_EQ(moved->size(), 3u);
+    EXPECT_EQ(moved->at(0), first->at(0));
+    EXPECT_EQ(moved->at(1), first->at(1));
+    EXPECT_NE(moved->at(2), first->at(2));
+    EXPECT_EQ(moved->at(2)->config.endpoint, endpoint("10.9.0.5:40001"));
+
+    EXPECT_TRUE(table.learn_address(*learned, ip("192.168.53.6")));
+    const auto widened = table.make_views();
+    EXPECT_NE(widened->at(2), moved->at(2));
+    EXPECT_EQ(widened->at(2)->config.allowed_ips.size(), 2u);
+    EXPECT_EQ(widened->at(0), first->at(0));
+
+    // Upserting one peer renews its view; a peer that loses its endpoint to it, too.
+    table.upsert(b, peer_config("10.9.0.11:9090", {"192.168.61.0/24"}));
+    const auto stolen = table.make_views();
+    EXPECT_NE(stolen->at(0), widened->at(0));
+    EXPECT_FALSE(stolen->at(0)->config.endpoint);
+    EXPECT_NE(stolen->at(1), widened->at(1));
+    EXPECT_EQ(stolen->at(2), widened->at(2));
+
+    // So does a peer that loses a prefix to another.
+    table.upsert(b, peer_config("10.9.0.12:9090", {"192.168.61.0/24", "192.168.60.0/24"}));
+    const auto taken = table.make_views();
+    EXPECT_NE(taken->at(0), stolen->at(0));
+    EXPECT_TRUE(taken->at(0)->config.allowed_ips.empty());
+
+    // Adding or removing a peer leaves the other views as they were.
+    const PeerId c = add(table, peer_config("10.9.0.13:9090", {"192.168.62.0/24"}));
+    const auto grown = table.make_views();
+    ASSERT_EQ(grown->size(), 4u);
+    EXPECT_EQ(grown->at(3)->id, c);
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(grown->at(i), taken->at(i)) << i;
+    }
+    ASSERT_TRUE(table.remove(a));
+    const auto shrunk = table.make_views();
+    ASSERT_EQ(shrunk->size(), 3u);
+    EXPECT_EQ(shrunk->at(0), grown->at(1));
+    EXPECT_EQ(shrunk->at(2), grown->at(3));
+    // Counters, keepalive times and MAC addresses are not in the views: no new snapshot.
+    learned->counters.add_rx(10, 1);
+    learned->last_keepalive_us = 5;
+    table.remember_mac(MacAddress{2, 0, 0, 0, 0, 1}, *learned);
+    EXPECT_EQ(table.make_views(), shrunk);
+}
+
+TEST(PeerTable, ExpiryMakesANewSnapshot) {
+    PeerTable table(policy(true, 1024, 1'000'000), AF_INET);
+    Peer* idle = learn(table, "10.9.0.5:40000", "192.168.53.5");
+    idle->counters.last_receive_us.set(1);
+    const auto before = table.make_views();
+    ASSERT_EQ(before->size(), 1u);
+    EXPECT_EQ(table.expire_idle(10'000'000), 1u);
+    EXPECT_TRUE(table.make_views()->empty());
+    EXPECT_EQ(before->size(), 1u);  // the old snapshot keeps its peer readable
+    EXPECT_EQ(before->at(0)->peer->counters.last_receive_us.read(), 1u);
 }
 
 TEST(PeerTable, IdsAreNeverReused) {

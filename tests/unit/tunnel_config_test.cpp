@@ -33,6 +33,7 @@ constexpr const char* kFullConfig = R"({
     "learn_peers": false,
     "max_learned_peers": 16,
     "learned_peer_timeout": 60,
+    "busy_poll_us": 5000,
     "routes": ["192.168.60.0/24", "fd00:60::/64"],
     "peers": [
         {"endpoint": "10.9.0.11:9090", "allowed_ips": ["192.168.60.0/24", "192.168.53.11/32"],
@@ -75,6 +76,7 @@ TEST(TunnelConfig, ParsesEverySetting) {
     EXPECT_FALSE(config.learn_peers);
     EXPECT_EQ(config.max_learned_peers, 16u);
     EXPECT_EQ(config.learned_peer_timeout_seconds, 60u);
+    EXPECT_EQ(config.busy_poll_us, 5000u);
     EXPECT_EQ(config.routes,
               (std::vector<Prefix>{prefix("192.168.60.0/24"), prefix("fd00:60::/64")}));
     ASSERT_EQ(config.peers.size(), 3u);
@@ -106,6 +108,7 @@ TEST(TunnelConfig, RoundTripsThroughJson) {
     EXPECT_EQ(written.at("mtu"), 1400);
     EXPECT_EQ(written.at("listen_port"), 9090);
     EXPECT_EQ(written.at("learned_peer_timeout"), 60);
+    EXPECT_EQ(written.at("busy_poll_us"), 5000);
     EXPECT_EQ(written.at("addresses").at(0), "192.168.53.99/24");  // host part kept
     EXPECT_EQ(written.at("peers").at(1).at("endpoint"), "[fd00::12]:4500");
     EXPECT_EQ(written.at("peers").at(0).at("keepalive"), 25);
@@ -134,6 +137,7 @@ TEST(TunnelConfig, Defaults) {
     EXPECT_TRUE(config.learn_peers);
     EXPECT_EQ(config.max_learned_peers, 1024u);
     EXPECT_EQ(config.learned_peer_timeout_seconds, 180u);
+    EXPECT_EQ(config.busy_poll_us, 0u);
     EXPECT_TRUE(config.routes.empty());
     EXPECT_TRUE(config.peers.empty());
 
@@ -224,6 +228,8 @@ TEST(TunnelConfig, EachBadFieldIsNamed) {
         {R"({"max_learned_peers": 1000001})", "max_learned_peers", "whole number"},
         {R"({"learned_peer_timeout": 0})", "learned_peer_timeout", "1 to 604800"},
         {R"({"learned_peer_timeout": 604801})", "learned_peer_timeout", "1 to 604800"},
+        {R"({"busy_poll_us": 1000001})", "busy_poll_us", "0 to 1000000"},
+        {R"({"busy_poll_us": -1})", "busy_poll_us", "0 to 1000000"},
         {R"({"interface": "bad/name"})", "interface", "not a valid interface name"},
         {R"({"interface": "has space"})", "interface", "not a valid interface name"},
         {R"({"interface": "abcdefghijklmnop"})", "interface", "not a valid interface name"},

@@ -1,0 +1,353 @@
+"""The measurements of bench/run, one function per case, on a built lab.Lab.
+
+Every function measures U → V on whatever path the lab currently routes (directly via the
+server-router, or through tunlabd) and returns plain JSON-able figures. The lab helpers live
+with the integration tests (tests/integration/lab.py); they are imported by path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+INTEGRATION_DIR = Path(__file__).resolve().parent.parent / "tests" / "integration"
+
+
+def _load_lab_module():
+    # lab.py imports its neighbour dbus_client.py for the bus latency, hence the path.
+    sys.path.insert(0, str(INTEGRATION_DIR))
+    spec = importlib.util.spec_from_file_location("lab", INTEGRATION_DIR / "lab.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lab"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+lab = _load_lab_module()
+
+IPERF_PORT = lab.IPERF_PORT
+TUNNEL_PATH = "/org/tunlab1/tunnel/lab"
+
+# The small-packet case: UDP payload bytes per datagram, the offered loads tried, as fractions
+# of what udp_flood manages to send when unlimited (see measure_small_packets), its port.
+UDP_PAYLOAD = 64
+UDP_LOAD_FRACTIONS = (0.5, 0.25)
+UDP_FLOOD_PORT = 5301
+
+# The many-peers case: U's fixed source port (the server's configured peer for U needs it).
+CLIENT_PORT = 40000
+
+
+def nearest_rank(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, round(fraction * len(ordered) + 0.5))) - 1]
+
+
+@contextlib.contextmanager
+def using_tunlabd(binary: Path) -> Iterator[None]:
+    """Daemons started inside this block run `binary` (lab.tunlabd_path() reads TUNLABD)."""
+    saved = os.environ.get("TUNLABD")
+    os.environ["TUNLABD"] = str(binary)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TUNLABD", None)
+        else:
+            os.environ["TUNLABD"] = saved
+
+
+@contextlib.contextmanager
+def lab_timeouts(seconds: float) -> Iterator[None]:
+    """lab.py's READY/status/stop timeouts (15/10/15 s) raised for a daemon with a huge
+    configuration, so that a slow daemon is measured rather than given up on."""
+    saved = lab.READY_TIMEOUT, lab.STATUS_TIMEOUT, lab.STOP_TIMEOUT
+    lab.READY_TIMEOUT = lab.STATUS_TIMEOUT = lab.STOP_TIMEOUT = seconds
+    try:
+        yield
+    finally:
+        lab.READY_TIMEOUT, lab.STATUS_TIMEOUT, lab.STOP_TIMEOUT = saved
+
+
+# ── iperf3 and ping ─────────────────────────────────────────────────────────────────────
+
+
+def iperf3(the_lab, duration: float, *options: str) -> dict[str, Any]:
+    """One iperf3 client run in U against the server in V; the "end" part of its JSON."""
+    argv = ["iperf3", "--client", lab.V_ADDRESS, "--port", str(IPERF_PORT),
+            "--time", f"{duration:g}", "--connect-timeout", "5000", "--json", *options]
+    result = the_lab.exec("u", argv, check=False, timeout=duration + 30)
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        report = {"error": result.stderr.strip() or result.stdout.strip() or "no output"}
+    if "error" in report or result.returncode != 0:
+        raise RuntimeError(f"iperf3 {' '.join(options)} failed: {report.get('error')}")
+    return report["end"]
+
+
+def measure_tcp(the_lab, duration: float, flows: int = 1) -> float:
+    """Bits per second received by V, summed over `flows` parallel TCP connections."""
+    options = ("--parallel", str(flows)) if flows > 1 else ()
+    return iperf3(the_lab, duration, *options)["sum_received"]["bits_per_second"]
+
+
+def measure_rtt(the_lab, pings: int, interval: float) -> dict[str, float]:
+    """Median and 90th percentile RTT (ms) of `pings` pings `interval` s apart; all must be
+    answered."""
+    result = the_lab.ping("u", lab.V_ADDRESS, pings, interval)
+    if result.received != pings:
+        raise RuntimeError(f"{pings - result.received} of {pings} pings lost:\n"
+                           f"{result.output[-2000:]}")
+    return {"rtt_median_ms": result.median_rtt_ms,
+            "rtt_p90_ms": nearest_rank(result.rtts_ms, 0.90)}
+
+
+@functools.cache
+def udp_flood_path() -> Path:
+    """bench/udp_flood.cpp, built next to the tunlabd under test (UDP_FLOOD=path overrides);
+    the same for the baseline's runs."""
+    default = lab.tunlabd_path().resolve().parent.parent / "bench" / "udp_flood"
+    return Path(os.environ.get("UDP_FLOOD", default))
+
+
+def udp_trial(the_lab, duration: float, rate: float) -> dict[str, float]:
+    """One run of udp_flood: U sends UDP_PAYLOAD-byte datagrams to V at `rate` packets/s (0 =
+    as fast as it can) for `duration` s; V counts what arrives with recvmmsg."""
+    flood = str(udp_flood_path())
+    receiver = the_lab.spawn("v", [flood, "receive", str(UDP_FLOOD_PORT), f"{duration:g}"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        listening = receiver.stdout.readline()  # {"listening": port} once bound
+        if "listening" not in listening:
+            raise RuntimeError(f"udp_flood receive did not start: {listening!r}")
+        sent = json.loads(the_lab.exec("u", [flood, "send", lab.V_ADDRESS, str(UDP_FLOOD_PORT),
+                                             f"{duration:g}", str(UDP_PAYLOAD), f"{rate:.0f}"],
+                                       timeout=duration + 30).stdout)
+        received = json.loads(receiver.communicate(timeout=duration + 10)[0])
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+    received_pps = received["datagrams"] / received["seconds"] if received["seconds"] else 0.0
+    return {
+        "offered_pps": rate or None,
+        "sent_pps": sent["datagrams"] / sent["seconds"],
+        "received_pps": received_pps,
+        "lost_percent": 100.0 * (1 - received["datagrams"] / max(sent["datagrams"], 1)),
+    }
+
+
+def measure_small_packets(the_lab, duration: float) -> dict[str, Any]:
+    """Packets per second of UDP_PAYLOAD-byte datagrams that V receives at best.
+
+    Unlimited, the sender spins on one of the two cores that the daemons and the receiver
+    need as well, so the received rate can be lower than at a moderate offered load. Hence
+    three runs: unlimited, then offered at each UDP_LOAD_FRACTIONS of the rate the unlimited
+    sender reached; the figure is the best received rate, every trial is kept."""
+    trials = [udp_trial(the_lab, duration, 0)]
+    for fraction in UDP_LOAD_FRACTIONS:
+        trials.append(udp_trial(the_lab, duration, trials[0]["sent_pps"] * fraction))
+    best = max(trials, key=lambda trial: trial["received_pps"])
+    return {"udp64_pps": best["received_pps"], "udp64_trials": trials}
+
+
+# ── one path: everything except the daemons' own figures ────────────────────────────────
+
+
+def median_of(repeat: int, key: str, measure_once) -> dict[str, Any]:
+    """{key: the median over `repeat` runs of measure_once()} (which returns the figure, or a
+    dict with it under `key`), with every run's figure as "<key>_samples" and the dicts'
+    other entries as "<key>_runs" when repeated."""
+    runs = [measure_once() for _ in range(repeat)]
+    samples = [run[key] if isinstance(run, dict) else run for run in runs]
+    if repeat == 1:
+        return runs[0] if isinstance(runs[0], dict) else {key: runs[0]}
+    result: dict[str, Any] = {key: statistics.median(samples), f"{key}_samples": samples}
+    if isinstance(runs[0], dict):
+        result[f"{key}_runs"] = runs
+    return result
+
+
+def measure_path(the_lab, cases: list[str], args) -> dict[str, Any]:
+    """The selected path cases on the current route U → V. A failing case is recorded as
+    "<case>_error" and the others still run."""
+    lab.wait_until(lambda: the_lab.ping("u", lab.V_ADDRESS, 1, 0.01).received == 1, 10,
+                   "V to answer a ping")  # ARP caches, the server's learned peer
+    cases_here = {
+        "tcp": lambda: median_of(args.repeat, "throughput_bps",
+                                 lambda: measure_tcp(the_lab, args.duration)),
+        "tcp4": lambda: median_of(args.repeat, "throughput_4flows_bps",
+                                  lambda: measure_tcp(the_lab, args.duration, 4)),
+        "rtt": lambda: measure_rtt(the_lab, args.pings, args.ping_interval),
+        "udp64": lambda: median_of(args.repeat, "udp64_pps",
+                                   lambda: measure_small_packets(the_lab, args.duration)),
+    }
+    figures: dict[str, Any] = {}
+    for case, measure in cases_here.items():
+        if case in cases:
+            try:
+                figures.update(measure())
+            except Exception as error:  # reported in the output, the run goes on
+                figures[f"{case}_error"] = f"{type(error).__name__}: {error}"
+    return figures
+
+
+def stop_daemons(the_lab) -> str | None:
+    """Clean shutdown of the lab's daemons (lab.Lab.stop_daemons and its checks); if that
+    fails, kills what is left so that the next case starts clean, and returns the problem."""
+    try:
+        the_lab.stop_daemons()
+        return None
+    except Exception as error:
+        the_lab.kill_daemons()
+        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
+
+
+def measure_bus_latency(the_lab, daemons, calls: int) -> dict[str, Any] | str:
+    """Get(Counters) round trips on both daemons, idle and under iperf3 load (lab.py)."""
+    if calls <= 0:
+        return "skipped (--bus-calls 0)"
+    try:
+        import dbus  # noqa: F401 (python3-dbus, used by lab.bus_latency)
+    except ImportError:
+        return "skipped: needs python3-dbus"
+    try:
+        latencies = the_lab.bus_latency(daemons, calls=calls)
+    except Exception as error:
+        return f"failed: {type(error).__name__}: {error}"
+    return {name: latency.summary() for name, latency in zip(("server", "client"), latencies)}
+
+
+def measure_tunnel(the_lab, cases: list[str], args, settings: dict[str, Any]) -> dict[str, Any]:
+    """The lab's two tunlabd (server-router and client U) carrying U → V: the path cases,
+    the tunnel MTU and (case "bus") the D-Bus latency. `settings` go into both tunnel files."""
+    server = the_lab.start_daemon("s", {"lab": lab.server_config(**settings)})
+    client = the_lab.start_daemon("u", {"lab": lab.client_config(lab.U_TUNNEL_ADDRESS,
+                                                                   **settings)})
+    device = client.interfaces["lab"]
+    if the_lab.route_device("u", lab.PRIVATE_NETWORK) != device:
+        raise RuntimeError(f"U does not route {lab.PRIVATE_NETWORK} into {device}")
+    results: dict[str, Any] = {"mtu": client.tunnel()["mtu"]}
+    results["figures"] = measure_path(the_lab, cases, args)
+    if "bus" in cases:
+        results["bus_latency"] = measure_bus_latency(the_lab, [server, client], args.bus_calls)
+    problem = stop_daemons(the_lab)
+    if problem:
+        results["shutdown_error"] = problem
+    return results
+
+
+# ── many configured peers on the server ──────────────────────────────────────────────────
+
+
+def many_peers(count: int) -> list[dict[str, Any]]:
+    """`count` peers that are never heard from: endpoints 10.200.x.y:51820, allowed IPs
+    10.100.x.y/32 (no two alike; 250 per /24, so at most 64000)."""
+    def address(network: str, i: int) -> str:
+        return f"{network}.{i // 250}.{i % 250 + 1}"
+
+    return [{"endpoint": f"{address('10.200', i)}:51820",
+             "allowed_ips": [f"{address('10.100', i)}/32"]} for i in range(count)]
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak RSS) of a process, MiB."""
+    fields = dict(line.split(":", 1) for line in
+                  Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
+
+
+def start_timed(the_lab, tunnels: dict[str, Any]) -> tuple[Any, float]:
+    """Starts a server tunlabd; returns it and the seconds from its launch to READY=1."""
+    daemon = the_lab.start_daemon("s", tunnels)
+    return daemon, daemon.ready_seconds
+
+
+def get_all_times(daemon, calls: int, timeout: float) -> dict[str, Any]:
+    """Round trips (ms) of Properties.GetAll("org.tunlab1.Tunnel") on the tunnel object, as
+    python3-dbus sees them (demarshalling the reply included); stops at the first failure."""
+    from dbus_client import BUS_NAME, PROPERTIES, TUNNEL, Client
+    import dbus
+
+    times: list[float] = []
+    peers = None
+    with Client(daemon.bus.address) as client:
+        for _ in range(calls + 1):  # the first one sets up the connection's name lookup
+            start = time.perf_counter()
+            try:
+                reply = client.bus.call_blocking(BUS_NAME, TUNNEL_PATH, PROPERTIES, "GetAll",
+                                                 "s", (TUNNEL,), timeout=timeout)
+            except dbus.exceptions.DBusException as error:
+                return {"getall_error": f"{error.get_dbus_name()}: {error.get_dbus_message()} "
+                                        f"after {time.perf_counter() - start:.1f} s",
+                        "getall_ms": times}
+            times.append((time.perf_counter() - start) * 1e3)
+            peers = len(reply.get("Peers", []))
+    return {"getall_first_ms": times[0], "getall_median_ms": statistics.median(times[1:]),
+            "getall_max_ms": max(times[1:]), "getall_peers": peers}
+
+
+def measure_many_peers(the_lab, args) -> dict[str, Any]:
+    """The server with U as its one configured peer, then with args.peer_count more: TCP
+    throughput U → V with each, and with the big table the server's start-up time, RSS and
+    the D-Bus GetAll of its tunnel. The server does not learn peers here: U must match its
+    configured entry (endpoint 10.9.0.5:CLIENT_PORT, allowed IP 192.168.53.99/32)."""
+    u_peer = {"endpoint": f"{lab.U_ADDRESS}:{CLIENT_PORT}",
+              "allowed_ips": [f"{lab.U_TUNNEL_ADDRESS}/32"]}
+    results: dict[str, Any] = {"peer_count": args.peer_count,
+                               "getall_calls": args.getall_calls}
+
+    def server_tunnels(peers: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"lab": lab.server_config(peers=peers, learn_peers=False)}
+
+    the_lab.start_daemon("u", {"lab": lab.client_config(lab.U_TUNNEL_ADDRESS,
+                                                        listen_port=CLIENT_PORT)})
+    server, results["startup_1peer_s"] = start_timed(the_lab, server_tunnels([u_peer]))
+    results["rss_1peer_mib"] = rss_mib(server.proc.pid)["VmRSS"]
+    try:
+        lab.wait_until(lambda: the_lab.ping("u", lab.V_ADDRESS, 1, 0.01).received == 1, 10,
+                       "V to answer a ping through the tunnel (one configured peer)")
+        results.update(median_of(args.repeat, "throughput_1peer_bps",
+                                 lambda: measure_tcp(the_lab, args.duration)))
+    except Exception as error:
+        results["error"] = f"with one peer: {type(error).__name__}: {error}"
+        stop_daemons(the_lab)
+        return results
+    server.stop()
+
+    with lab_timeouts(args.peer_timeout):
+        try:
+            server, results["startup_s"] = start_timed(
+                the_lab, server_tunnels(many_peers(args.peer_count) + [u_peer]))
+        except Exception as error:
+            results["error"] = (f"the server with {args.peer_count + 1} peers did not start "
+                                f"within {args.peer_timeout:g} s: "
+                                f"{str(error).splitlines()[0]}")
+            stop_daemons(the_lab)
+            return results
+        results["rss_after_start_mib"] = rss_mib(server.proc.pid)["VmRSS"]
+        results.update(get_all_times(server, args.getall_calls, args.peer_timeout))
+        try:
+            results.update(median_of(args.repeat, "throughput_bps",
+                                     lambda: measure_tcp(the_lab, args.duration)))
+            results["throughput_ratio"] = (results["throughput_bps"]
+                                           / results["throughput_1peer_bps"])
+        except Exception as error:
+            results["throughput_error"] = f"{type(error).__name__}: {error}"
+        memory = rss_mib(server.proc.pid)
+        results["rss_mib"], results["rss_peak_mib"] = memory["VmRSS"], memory["VmHWM"]
+        stopping = time.monotonic()
+        problem = stop_daemons(the_lab)
+        results["stop_s"] = time.monotonic() - stopping
+        if problem:
+            results["shutdown_error"] = problem
+    return results

@@ -1,0 +1,137 @@
+"""bench/run's human-readable table (the JSON is the results dict as it is)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+# (figure key, label, scale from the JSON unit to the table's unit)
+PATH_ROWS = (
+    ("throughput_bps", "TCP 1 flow U→V (Mbit/s)", 1e-6),
+    ("throughput_4flows_bps", "TCP 4 flows U→V (Mbit/s)", 1e-6),
+    ("udp64_pps", "UDP 64 B received by V (kpps)", 1e-3),
+    ("rtt_median_ms", "RTT median U→V (ms)", 1),
+    ("rtt_p90_ms", "RTT p90 U→V (ms)", 1),
+    ("rtt_added_us", "RTT median added (µs)", 1),
+)
+
+# (key in the peers results, label, scale, target)
+PEER_ROWS = (
+    ("throughput_1peer_bps", "TCP U→V, 1 peer (Mbit/s)", 1e-6, ""),
+    ("throughput_bps", "TCP U→V, {n} peers (Mbit/s)", 1e-6, ""),
+    ("throughput_ratio", "  {n} peers / 1 peer", 1, "≥ 0.90"),
+    ("rss_1peer_mib", "RSS, 1 peer (MiB)", 1, ""),
+    ("rss_after_start_mib", "RSS, {n} peers, at READY (MiB)", 1, ""),
+    ("rss_mib", "RSS, {n} peers, after TCP (MiB)", 1, "≤ 64"),
+    ("startup_1peer_s", "start to READY=1, 1 peer (s)", 1, ""),
+    ("startup_s", "start to READY=1, {n} peers (s)", 1, ""),
+    ("getall_first_ms", "GetAll(Tunnel), first call (ms)", 1, ""),
+    ("getall_median_ms", "GetAll(Tunnel), median (ms)", 1, "< 50"),
+    ("stop_s", "SIGTERM to exit, {n} peers (s)", 1, ""),
+)
+
+NOT_RATIOS = ("rtt_added_us",)  # a difference already
+
+
+def ratios(numerators: dict[str, Any], denominators: dict[str, Any],
+           keys: Iterable[str] | None = None) -> dict[str, float]:
+    """numerator / denominator for every numeric figure both have (of `keys` if given)."""
+    keys = numerators.keys() if keys is None else keys
+    return {key: numerators[key] / denominators[key] for key in keys
+            if isinstance(numerators.get(key), (int, float))
+            and isinstance(denominators.get(key), (int, float)) and denominators[key]
+            and key not in NOT_RATIOS}
+
+
+def cell(value: Any, scale: float = 1, width: int = 10) -> str:
+    if isinstance(value, (int, float)):
+        return f"{value * scale:{width}.3f}"
+    return f"{'—' if value is None else value:>{width}}"
+
+
+def print_table(results: dict[str, Any]) -> None:
+    names = [name for name in ("tunnel", "baseline") if name in results]
+    for name in names:
+        run = results[name]
+        print(f"{name}: {run['tunlabd']}" + (f" (tunnel MTU {run['mtu']})" if "mtu" in run
+                                            else ""))
+    repeat = results.get("repeat", 1)
+    print(f"iperf3 {results['iperf3_duration_s']:g} s per run"
+          + (f" (median of {repeat} runs)" if repeat > 1 else "")
+          + f", {results['pings']} pings every "
+          f"{results['ping_interval_s']:g} s, UDP payload {results['udp_payload_bytes']} B")
+    direct = results["no_tunnel"]
+    errors = [f"no tunnel: {key}: {value}" for key, value in direct.items()
+              if key.endswith("_error")]
+    if any("figures" in results[name] for name in names):
+        print_path_table(results, names)
+        for name in names:
+            figures = results[name].get("figures", {})
+            errors += [f"{name}: {key}: {value}" for key, value in figures.items()
+                       if key.endswith("_error")]
+            if "error" in results[name]:
+                errors.append(f"{name}: {results[name]['error']}")
+            if "shutdown_error" in results[name]:
+                errors.append(f"{name}: shutdown: {results[name]['shutdown_error']}")
+    for error in errors:
+        print(f"  FAILED {error}")
+    for name in names:
+        if "bus_latency" in results[name]:
+            print_bus_latency(name, results[name]["bus_latency"])
+    if any("peers" in results[name] for name in names):
+        print_peers_table(results, names)
+
+
+def print_path_table(results: dict[str, Any], names: list[str]) -> None:
+    direct = results["no_tunnel"]
+    header = f"\n{'':32} {'no tunnel':>10} {'tunnel':>10} {'tunnel/no':>10}"
+    if "baseline" in names:
+        header += f" {'baseline':>10} {'base/no':>10} {'tunnel/base':>11}"
+    print(header)
+    for key, label, scale in PATH_ROWS:
+        figures = [results[name].get("figures", {}).get(key) for name in names]
+        if direct.get(key) is None and all(value is None for value in figures):
+            continue
+        row = f"{label:32} {cell(direct.get(key), scale)}"
+        for name, value in zip(names, figures):
+            row += f" {cell(value, scale)} {cell(results[name].get('ratio', {}).get(key))}"
+        if "baseline" in names:
+            row += f" {cell(results['tunnel_vs_baseline'].get(key), width=11)}"
+        print(row)
+
+
+def print_bus_latency(name: str, latency: dict[str, Any] | str) -> None:
+    if isinstance(latency, str):
+        print(f"\n{name}: D-Bus latency: {latency}")
+        return
+    print(f"\n{name}: D-Bus Get(Counters) round trip (ms), {latency['server']['calls']} calls "
+          f"each; load: iperf3 through the tunnel at "
+          f"{latency['server']['load_throughput_bps'] / 1e6:.0f} Mbit/s")
+    print(f"{'':32} {'p50':>8} {'p99':>8} {'max':>8}")
+    for daemon, figures in latency.items():
+        for state in ("idle", "under_load"):
+            row = figures[state]
+            label = f"{daemon}, {state.replace('_', ' ')}"
+            print(f"{label:32} {row['p50_ms']:8.3f} {row['p99_ms']:8.3f} {row['max_ms']:8.3f}")
+
+
+def print_peers_table(results: dict[str, Any], names: list[str]) -> None:
+    peers = {name: results[name].get("peers", {}) for name in names}
+    count = next(iter(peers.values())).get("peer_count", 0) + 1  # U is a peer as well
+    print(f"\nserver with {count - 1} configured peers + U (tunnel only; GetAll: "
+          f"{next(iter(peers.values())).get('getall_calls', '?')} calls)")
+    header = f"{'':38} " + " ".join(f"{name:>10}" for name in names)
+    if "baseline" in names:
+        header += f" {'tunnel/base':>11}"
+    print(header + f"  {'target':>7}")
+    for key, label, scale, target in PEER_ROWS:
+        values = [peers[name].get(key) for name in names]
+        if all(value is None for value in values):
+            continue
+        row = f"{label.format(n=count):38} " + " ".join(cell(value, scale) for value in values)
+        if "baseline" in names:
+            row += f" {cell(ratios(peers['tunnel'], peers['baseline'], [key]).get(key), width=11)}"
+        print(row + f"  {target:>7}")
+    for name in names:
+        for key, value in peers[name].items():
+            if key.endswith("error"):
+                print(f"  FAILED {name}: {key}: {value}")
