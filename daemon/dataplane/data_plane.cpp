@@ -26,7 +26,7 @@ constexpr int kSocketBatchesPerWakeup = 4;
 // One read from a device with offloads may be a 64 KB TCP segment, and one message from a
 // socket with UDP_GRO up to 64 KB of datagrams: buffers hold the largest either can be.
 constexpr size_t kMaxPacket = 65536;
-constexpr size_t kMaxVnetPacket = kMaxPacket + 16;
+constexpr size_t kMaxVnetPacket = offload::kVirtioNetHdrSize + kMaxPacket;
 // What one 64 KB segment may become on the wire (a header per datagram added), so that a
 // send queue with this much room always takes the next packet.
 constexpr size_t kMaxTrain = offload::kSegmentOutputSize;
