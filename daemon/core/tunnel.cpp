@@ -45,6 +45,7 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink, bool offload)
     settings.learning.idle_timeout_us = uint64_t{config_.learned_peer_timeout_seconds} * 1'000'000;
     settings.device_offloads = device_.offloads();
     settings.udp_segmentation = socket_.segmentation_offload();
+    settings.batched_device_reads = offload;
     settings.busy_poll_us = config_.busy_poll_us;
     data_plane_ =
         std::make_unique<DataPlane>(device_.fd(), socket_.fd(), socket_.family(), settings);

@@ -21,7 +21,9 @@ namespace {
 
 // Reads from each side per wake-up before looking at the other fds again, so that a flood on
 // one side cannot starve the other or the command queue.
-constexpr int kDeviceReadsPerWakeup = 64;
+constexpr size_t kDeviceReadsPerWakeup = 64;
+// Packets per device read batch (one io_uring_enter): 16 × 64 KB of buffers.
+constexpr size_t kDeviceReadBatch = 16;
 constexpr int kSocketBatchesPerWakeup = 4;
 // One read from a device with offloads may be a 64 KB TCP segment, and one message from a
 // socket with UDP_GRO up to 64 KB of datagrams: buffers hold the largest either can be.
@@ -81,7 +83,7 @@ DataPlane::DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneS
       wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
       events_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      device_buffer_(kMaxVnetPacket),
+      device_reads_(device_fd, kDeviceReadBatch, kMaxVnetPacket, settings.batched_device_reads),
       send_queue_(socket_fd, settings.udp_segmentation, kSendArenaBytes, kMaxSendMessages),
       receive_batch_(kReceiveMessages, kMaxPacket),
       device_writer_(device_fd, settings.device_offloads.vnet_header, settings.device_offloads.uso,
@@ -255,22 +257,24 @@ void DataPlane::on_timer() {
 // Returns whether anything was read.
 bool DataPlane::read_device() {
     now_us_ = now_microseconds();
-    int reads = 0;
-    for (; reads < kDeviceReadsPerWakeup; ++reads) {
-        const ssize_t length = ::read(device_fd_, device_buffer_.data(), device_buffer_.size());
-        if (length < 0) {
-            if (errno != EAGAIN && errno != EINTR) {
-                log::warning("data plane: read from device: ", std::strerror(errno));
+    size_t packets = 0;
+    while (packets < kDeviceReadsPerWakeup) {
+        const auto batch = device_reads_.read();
+        for (size_t i = 0; i < batch.packets; ++i) {
+            if (send_queue_.full() || send_queue_.room() < kMaxTrain) {
+                flush_sends();
             }
+            forward_from_device(device_reads_.packet(i));
+        }
+        packets += batch.packets;
+        // After a lone packet (a ping, an ACK) the device is most likely empty: epoll, level-
+        // triggered, says so for less than another read, and brings us back if it is not.
+        if (batch.drained || batch.packets == 1) {
             break;
         }
-        if (send_queue_.full() || send_queue_.room() < kMaxTrain) {
-            flush_sends();
-        }
-        forward_from_device({device_buffer_.data(), static_cast<size_t>(length)});
     }
     flush_sends();
-    return reads > 0;
+    return packets > 0;
 }
 
 bool DataPlane::read_socket() {

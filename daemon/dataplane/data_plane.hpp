@@ -11,6 +11,7 @@
 #include "dataplane/counters.hpp"
 #include "dataplane/device_writer.hpp"
 #include "dataplane/peer_table.hpp"
+#include "system/device_read_batch.hpp"
 #include "system/tun_device.hpp"
 #include "system/udp_receive_batch.hpp"
 #include "system/udp_send_queue.hpp"
@@ -22,9 +23,10 @@ struct DataPlaneSettings {
     DeviceMode mode = DeviceMode::Tun;
     size_t mtu = 1472;  // the tunnel sets its own (TunnelConfig::effective_mtu)
     LearningPolicy learning;
-    TunOffloads device_offloads;    // TunDevice::offloads()
-    bool udp_segmentation = false;  // UdpSocket::segmentation_offload()
-    uint64_t busy_poll_us = 0;      // TunnelConfig::busy_poll_us
+    TunOffloads device_offloads;        // TunDevice::offloads()
+    bool udp_segmentation = false;      // UdpSocket::segmentation_offload()
+    bool batched_device_reads = false;  // io_uring reads where the kernel allows them
+    uint64_t busy_poll_us = 0;          // TunnelConfig::busy_poll_us
 };
 
 // Moves packets between one tunnel's device and its UDP socket on a thread of its own. It owns
@@ -90,7 +92,7 @@ class DataPlane {
     UniqueFd wakeup_;  // eventfd: commands queued or stop requested
     UniqueFd timer_;   // timerfd: learned-peer expiry and keepalives
     UniqueFd events_;  // eventfd: tells the control plane that the peer views changed
-    std::vector<uint8_t> device_buffer_;  // one packet read from the device
+    DeviceReadBatch device_reads_;
     UdpSendQueue send_queue_;
     UdpReceiveBatch receive_batch_;
     DeviceWriter device_writer_;

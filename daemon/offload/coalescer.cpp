@@ -180,6 +180,7 @@ bool Coalescer::can_join(const Run& run, const SegmentInfo& segment, std::span<c
         segment.transport_header_length != run.transport_header_length ||
         run.last_payload != run.segment_payload || segment.payload > run.segment_payload ||
         run.ip_size + segment.payload > limits_.max_coalesced_size ||
+        run.count >= limits_.max_segments ||
         (run.protocol == kProtocolTcp && segment.sequence != run.next_sequence)) {
         return false;
     }

@@ -22,7 +22,7 @@
 //  - flags ACK, or ACK|PSH on the segment that ends the run; never SYN/FIN/RST/URG/CWR/ECE;
 //  - B.seq = end of A, B's payload non-empty and at most the first segment's (gso_size); a
 //    shorter segment or a PSH ends the run;
-//  - the super-packet stays within max_coalesced_size (at most 65535 bytes).
+//  - the super-packet stays within max_coalesced_size (at most 65535 bytes) and max_segments.
 // With `udp` (a kernel that takes USO writes, Linux 6.2+), consecutive UDP datagrams of one
 // flow coalesce the same way into a GSO_UDP_L4 super-packet: verified non-zero checksum (a
 // zero IPv4 checksum would come back computed), same addresses, ports, TOS/TTL/DF (IPv4 id + 1)
@@ -44,7 +44,11 @@ struct CoalescerLimits {
     size_t max_packets = 64;                   // held between flushes: add() refuses more
     size_t max_flows = 16;                     // runs that may still grow (then LRU closes)
     size_t max_coalesced_size = kMaxIpPacket;  // IP bytes of one super-packet, ≤ 65535
-    bool udp = false;                          // coalesce UDP too (GSO_UDP_L4 writes)
+    // Packets in one super-packet. A USO write of more segments than the kernel's
+    // UDP_MAX_SEGMENTS (64 on the kernels that first took USO writes, 128 on later ones) is
+    // refused with EINVAL.
+    size_t max_segments = 64;
+    bool udp = false;  // coalesce UDP too (GSO_UDP_L4 writes)
 };
 
 struct SegmentInfo;  // what the coalescer reads from one TCP or UDP packet (coalescer.cpp)

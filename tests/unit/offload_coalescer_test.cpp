@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <variant>
@@ -482,6 +483,34 @@ TEST(CoalescerUdp, ShorterDatagramEndsTheRun) {
     EXPECT_EQ(resegment(writes[0]), std::vector<Packet>(packets.begin(), packets.begin() + 3));
     EXPECT_EQ(writes[1].packets, 2u);
     EXPECT_EQ(resegment(writes[1]), std::vector<Packet>(packets.begin() + 3, packets.end()));
+}
+
+TEST(CoalescerUdp, SuperPacketHoldsAtMostMaxSegments) {
+    // 200 small datagrams of one flow, as a flood brings them: a single USO write of them all
+    // is one the kernel refuses (EINVAL beyond UDP_MAX_SEGMENTS), so they go in runs of 64.
+    Coalescer coalescer(CoalescerLimits{.max_packets = 256, .udp = true});
+    const std::vector<Packet> packets = udp_datagrams(FlowSpec{}, 200, 64, 64);
+    const auto writes = coalesce(coalescer, packets);
+    ASSERT_EQ(writes.size(), 4u);
+    size_t first = 0;
+    for (const Written& write : writes) {
+        const size_t expected = std::min<size_t>(64, packets.size() - first);
+        EXPECT_EQ(write.packets, expected);
+        EXPECT_EQ(resegment(write),
+                  std::vector<Packet>(packets.begin() + first, packets.begin() + first + expected));
+        first += expected;
+    }
+    EXPECT_EQ(first, packets.size());
+}
+
+TEST(Coalescer, ConfiguredSegmentCapIsHonoured) {
+    const std::vector<Packet> packets = flow_segments(FlowSpec{}, 10, 1448, 1448);
+    Coalescer coalescer({.max_packets = 64, .max_segments = 4});
+    const auto writes = coalesce(coalescer, packets);
+    ASSERT_EQ(writes.size(), 3u);
+    expect_run(writes[0], std::span(packets).first(4));
+    expect_run(writes[1], std::span(packets).subspan(4, 4));
+    expect_run(writes[2], std::span(packets).subspan(8));
 }
 
 }  // namespace

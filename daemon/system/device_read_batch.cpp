@@ -1,0 +1,155 @@
+#include "system/device_read_batch.hpp"
+
+#include <liburing.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "util/log.hpp"
+
+namespace tunlab {
+
+namespace {
+
+void log_read_error(int error) {
+    if (error != EAGAIN && error != EINTR) {
+        log::warning("data plane: read from device: ", std::strerror(error));
+    }
+}
+
+}  // namespace
+
+DeviceReadBatch::DeviceReadBatch(int fd, size_t slots, size_t slot_bytes, bool use_io_uring)
+    : fd_(fd),
+      slots_(std::max<size_t>(slots, 1)),
+      slot_bytes_(slot_bytes),
+      buffer_(slots_ * slot_bytes),
+      packets_(slots_),
+      results_(slots_) {
+    if (use_io_uring) {
+        if (const int error = set_up_ring(); error != 0) {
+            ring_.reset();
+            log::info("data plane: no io_uring (", std::strerror(error),
+                      "): one read() per packet from the device");
+        }
+    }
+}
+
+DeviceReadBatch::~DeviceReadBatch() {
+    close_ring();
+}
+
+void DeviceReadBatch::close_ring() {
+    if (ring_) {
+        io_uring_queue_exit(ring_.get());
+        ring_.reset();
+    }
+}
+
+int DeviceReadBatch::set_up_ring() {
+    ring_ = std::make_unique<io_uring>();
+    // Created disabled, so that the restriction is in place before the first submission.
+    if (const int result = io_uring_queue_init(static_cast<unsigned>(slots_), ring_.get(),
+                                               IORING_SETUP_R_DISABLED);
+        result < 0) {
+        return -result;
+    }
+    // The ring may read, nothing else. The descriptor is not registered with it: a registered
+    // file stays open until the ring's teardown, which the kernel finishes asynchronously, so
+    // the device would outlive a killed daemon for a moment.
+    io_uring_restriction allowed{};
+    allowed.opcode = IORING_RESTRICTION_SQE_OP;
+    allowed.sqe_op = IORING_OP_READ;
+    // The raw register call: Debian 12's liburing 2.3 declares io_uring_register_restrictions()
+    // and io_uring_enable_rings() but does not export them.
+    const auto ring_fd = static_cast<unsigned>(ring_->ring_fd);
+    int result = io_uring_register(ring_fd, IORING_REGISTER_RESTRICTIONS, &allowed, 1);
+    if (result >= 0) {
+        result = io_uring_register(ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    }
+    if (result < 0) {
+        io_uring_queue_exit(ring_.get());
+        return -result;
+    }
+    return 0;
+}
+
+DeviceReadBatch::Result DeviceReadBatch::read() {
+    return ring_ ? read_with_ring() : read_one_by_one();
+}
+
+DeviceReadBatch::Result DeviceReadBatch::read_with_ring() {
+    const size_t issued = batch_;
+    for (size_t i = 0; i < issued; ++i) {
+        io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+        // Offset 0: the device is a stream.
+        io_uring_prep_read(sqe, fd_, slot(i), static_cast<unsigned>(slot_bytes_), 0);
+        // Fail with EAGAIN on an empty device instead of waiting for a packet (which io_uring
+        // would do even on an O_NONBLOCK descriptor).
+        sqe->rw_flags = RWF_NOWAIT;
+        io_uring_sqe_set_data64(sqe, i);
+    }
+    // With RWF_NOWAIT every read completes within the submission: the wait returns at once.
+    int submitted;
+    do {
+        submitted = io_uring_submit_and_wait(ring_.get(), static_cast<unsigned>(issued));
+    } while (submitted == -EINTR);
+    if (submitted < 0) {
+        log::warning("data plane: io_uring_enter: ", std::strerror(-submitted),
+                     "; reading the device one packet at a time from now on");
+        close_ring();
+        return read_one_by_one();
+    }
+    size_t completed = 0;
+    io_uring_cqe* cqe;
+    while (completed < issued && io_uring_peek_cqe(ring_.get(), &cqe) == 0) {
+        results_[io_uring_cqe_get_data64(cqe)] = cqe->res;
+        io_uring_cqe_seen(ring_.get(), cqe);
+        ++completed;
+    }
+    // Each read took the packet at the head of the device's queue when it ran, and they ran
+    // in slot order: a packet in a later slot arrived after those in earlier ones.
+    Result result;
+    bool unsupported = false;
+    for (size_t i = 0; i < completed; ++i) {
+        if (results_[i] > 0) {
+            packets_[result.packets++] = {slot(i), static_cast<size_t>(results_[i])};
+        } else {
+            // A device without non-blocking reads through io_uring took nothing: read() it.
+            unsupported |= results_[i] == -EOPNOTSUPP || results_[i] == -EINVAL;
+            if (!unsupported) {
+                log_read_error(-results_[i]);
+            }
+            result.drained = true;
+        }
+    }
+    result.drained |= completed < issued;
+    if (unsupported) {
+        log::info("data plane: the device does not read through io_uring; one read() per packet");
+        close_ring();
+        result.drained = false;  // the next read() looks again
+    }
+    batch_ = result.drained ? std::max<size_t>(result.packets, 1) : std::min(2 * issued, slots_);
+    return result;
+}
+
+DeviceReadBatch::Result DeviceReadBatch::read_one_by_one() {
+    Result result;
+    while (result.packets < slots_) {
+        const ssize_t length = ::read(fd_, slot(result.packets), slot_bytes_);
+        if (length <= 0) {
+            if (length < 0) {
+                log_read_error(errno);
+            }
+            result.drained = true;
+            break;
+        }
+        packets_[result.packets] = {slot(result.packets), static_cast<size_t>(length)};
+        ++result.packets;
+    }
+    return result;
+}
+
+}  // namespace tunlab
