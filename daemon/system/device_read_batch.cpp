@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "util/log.hpp"
@@ -12,6 +13,9 @@
 namespace tunlab {
 
 namespace {
+
+// No read result is negative beyond -4095 (errno values).
+constexpr int kInFlight = INT32_MIN;
 
 void log_read_error(int error) {
     if (error != EAGAIN && error != EINTR) {
@@ -90,6 +94,7 @@ DeviceReadBatch::Result DeviceReadBatch::read_with_ring() {
         // would do even on an O_NONBLOCK descriptor).
         sqe->rw_flags = RWF_NOWAIT;
         io_uring_sqe_set_data64(sqe, i);
+        results_[i] = kInFlight;
     }
     // With RWF_NOWAIT every read completes within the submission: the wait returns at once.
     int submitted;
@@ -102,19 +107,22 @@ DeviceReadBatch::Result DeviceReadBatch::read_with_ring() {
         close_ring();
         return read_one_by_one();
     }
-    size_t completed = 0;
     io_uring_cqe* cqe;
-    while (completed < issued && io_uring_peek_cqe(ring_.get(), &cqe) == 0) {
+    while (io_uring_peek_cqe(ring_.get(), &cqe) == 0) {
         results_[io_uring_cqe_get_data64(cqe)] = cqe->res;
         io_uring_cqe_seen(ring_.get(), cqe);
-        ++completed;
     }
     // Each read took the packet at the head of the device's queue when it ran, and they ran
     // in slot order: a packet in a later slot arrived after those in earlier ones.
     Result result;
     bool unsupported = false;
-    for (size_t i = 0; i < completed; ++i) {
-        if (results_[i] > 0) {
+    for (size_t i = 0; i < issued; ++i) {
+        if (results_[i] == kInFlight) {
+            // Not possible with RWF_NOWAIT; were it to happen, the read would fill a buffer
+            // that is about to be reused.
+            log::error("data plane: a read from the device did not complete at once");
+            unsupported = true;
+        } else if (results_[i] > 0) {
             packets_[result.packets++] = {slot(i), static_cast<size_t>(results_[i])};
         } else {
             // A device without non-blocking reads through io_uring took nothing: read() it.
@@ -125,7 +133,6 @@ DeviceReadBatch::Result DeviceReadBatch::read_with_ring() {
             result.drained = true;
         }
     }
-    result.drained |= completed < issued;
     if (unsupported) {
         log::info("data plane: the device does not read through io_uring; one read() per packet");
         close_ring();
