@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "util/printable.hpp"
+
 namespace tunlab {
 
 namespace {
@@ -149,9 +151,12 @@ bool is_valid_interface_name(const std::string& name) {
 
 }  // namespace
 
-ConfigError::ConfigError(std::string field, const std::string& problem)
-    : std::runtime_error(field.empty() ? problem : field + ": " + problem),
-      field_(std::move(field)) {}
+// Field names and problems quote the file or the bus (an unknown key, a bad value): printable()
+// keeps a NUL or a newline in them from cutting or forging the message.
+ConfigError::ConfigError(const std::string& field, const std::string& problem)
+    : std::runtime_error(field.empty() ? printable(problem)
+                                       : printable(field) + ": " + printable(problem)),
+      field_(printable(field)) {}
 
 bool is_valid_tunnel_name(std::string_view name) {
     return !name.empty() && name.size() < IFNAMSIZ &&

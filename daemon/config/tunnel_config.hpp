@@ -41,9 +41,10 @@ struct TunnelConfig {
 };
 
 // A problem with one field, e.g. field "peers[1].allowed_ips[0]", problem "not a CIDR prefix".
+// Control characters in either (quoted from the input) are shown as \xNN.
 class ConfigError : public std::runtime_error {
   public:
-    ConfigError(std::string field, const std::string& problem);
+    ConfigError(const std::string& field, const std::string& problem);
     const std::string& field() const { return field_; }
 
   private:

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "util/printable.hpp"
+
 namespace tunlab {
 
 // What went wrong with a request, in terms a client can act on. The D-Bus layer maps each kind
@@ -11,8 +13,9 @@ enum class ErrorKind { InvalidArgument, NotFound, AlreadyExists, PermissionDenie
 
 class RequestError : public std::runtime_error {
   public:
+    // The message quotes what the caller sent (a name, an option key): see printable().
     RequestError(ErrorKind kind, const std::string& message)
-        : std::runtime_error(message), kind_(kind) {}
+        : std::runtime_error(printable(message)), kind_(kind) {}
     ErrorKind kind() const { return kind_; }
 
   private:

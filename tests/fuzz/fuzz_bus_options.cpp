@@ -364,6 +364,7 @@ std::optional<json> to_json(const Options& options) {
     } catch (const tunlab::RequestError& error) {
         FUZZ_CHECK(error.kind() == tunlab::ErrorKind::InvalidArgument,
                    "a bad option must be InvalidArgument");
+        FUZZ_CHECK_MESSAGE(error);
         if (verbose()) {
             std::fprintf(stderr, "  -> InvalidArgument: %s\n", error.what());
         }
@@ -401,6 +402,7 @@ void create_tunnel(Reader& in) {
     try {
         config = tunlab::tunnel_config_from_json(name, *object);
     } catch (const tunlab::ConfigError& error) {
+        FUZZ_CHECK_MESSAGE(error);
         if (verbose()) {
             std::fprintf(stderr, "  -> InvalidArgument: %s\n", error.what());
         }
@@ -455,6 +457,7 @@ void add_peer(Reader& in) {
     try {
         peer = tunlab::peer_config_from_json(*object, "", listen);
     } catch (const tunlab::ConfigError& error) {
+        FUZZ_CHECK_MESSAGE(error);
         if (verbose()) {
             std::fprintf(stderr, "  -> InvalidArgument: %s\n", error.what());
         }

@@ -30,7 +30,25 @@ namespace tunlab::fuzz {
     fail(std::string(where) + " threw an undocumented exception", detail);
 }
 
+// What a rejection's message must be, since it reaches a person through the bus or the journal:
+// something to read, on one line (a NUL would end it early, a newline would forge a log line).
+inline bool is_one_line_message(std::string_view message) {
+    if (message.empty()) {
+        return false;
+    }
+    for (const char c : message) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace tunlab::fuzz
+
+#define FUZZ_CHECK_MESSAGE(error)                                   \
+    FUZZ_CHECK(::tunlab::fuzz::is_one_line_message((error).what()), \
+               "a rejection's message is empty or has control characters")
 
 #define FUZZ_CHECK(condition, what)                 \
     do {                                            \

@@ -92,7 +92,7 @@ std::optional<TunnelConfig> read_config(const json& object, const char* where) {
     try {
         return tunlab::tunnel_config_from_json(kName, object);
     } catch (const ConfigError& error) {
-        FUZZ_CHECK(*error.what() != '\0', "ConfigError without a message");
+        FUZZ_CHECK_MESSAGE(error);
         return std::nullopt;
     } catch (...) {
         tunlab::fuzz::unexpected_exception(where);

@@ -80,6 +80,9 @@ def test_every_error_name_is_exact_and_refusals_change_nothing(lab, daemon):
     expect(INVALID, refused(daemon, "create", "a" * 16), "name")
     expect(INVALID, client.error(MANAGER_PATH, MANAGER, "CreateTunnel", "sa{sv}", "t2",
                                  options({"bogus": ("b", True)})), "bogus")
+    # What the caller sent comes back quoted, its control characters escaped (one line).
+    expect(INVALID, client.error(MANAGER_PATH, MANAGER, "CreateTunnel", "sa{sv}", "t2",
+                                 options({"bogus\nkey": ("b", True)})), "bogus\\x0akey")
     expect(INVALID, client.error(MANAGER_PATH, MANAGER, "CreateTunnel", "sa{sv}", "t2",
                                  options({"listen_port": ("s", "9090")})), "listen_port")
     expect(INVALID, client.error(MANAGER_PATH, MANAGER, "CreateTunnel", "sa{sv}", "t2",
@@ -101,6 +104,8 @@ def test_every_error_name_is_exact_and_refusals_change_nothing(lab, daemon):
     # NotFound: a tunnel, route, address, peer that does not exist.
     expect(NOT_FOUND, refused(daemon, "--tunnel", "missing", "stats"), "missing")
     expect(NOT_FOUND, client.error(MANAGER_PATH, MANAGER, "GetTunnel", "s", "missing"), "missing")
+    expect(NOT_FOUND, client.error(MANAGER_PATH, MANAGER, "GetTunnel", "s", "a\nb\tc"),
+           "named a\\x0ab\\x09c")
     expect(NOT_FOUND, refused(daemon, "delete", "missing"), "missing")
     expect(NOT_FOUND, refused(daemon, "del-route", "10.1.0.0/16"), "10.1.0.0/16")
     expect(NOT_FOUND, refused(daemon, "remove-address", "192.168.99.1/24"), "192.168.99.1/24")

@@ -341,6 +341,17 @@ TEST(TunnelConfig, ErrorMessageWithoutField) {
     EXPECT_STREQ(named.what(), "mtu: too small");
 }
 
+// Found by fuzz_config: a key starting with NUL made the message an empty C string.
+TEST(TunnelConfig, ControlCharactersFromTheInputAreEscapedInErrors) {
+    std::string message;
+    EXPECT_EQ(error_field(R"({"\u0000port": 9090})", &message), "\\x00port");
+    EXPECT_EQ(message, "\\x00port: unknown setting");
+    error_field(R"({"mode": "tun\nmode: ok"})", &message);
+    EXPECT_EQ(message, R"(mode: 'tun\x0amode: ok' is neither "tun" nor "tap")");
+    error_field(R"({"mode": "t\u007f\u00fcn"})", &message);
+    EXPECT_EQ(message, "mode: 't\\x7f\u00fcn' is neither \"tun\" nor \"tap\"") << "UTF-8 is kept";
+}
+
 // A temporary directory, removed with everything in it.
 class ConfigFiles : public ::testing::Test {
   protected:
