@@ -115,13 +115,13 @@ DeviceReadBatch::Result DeviceReadBatch::read_with_ring() {
     // Each read took the packet at the head of the device's queue when it ran, and they ran
     // in slot order: a packet in a later slot arrived after those in earlier ones.
     Result result;
+    bool in_flight = false;
     bool unsupported = false;
     for (size_t i = 0; i < issued; ++i) {
         if (results_[i] == kInFlight) {
             // Not possible with RWF_NOWAIT; were it to happen, the read would fill a buffer
             // that is about to be reused.
-            log::error("data plane: a read from the device did not complete at once");
-            unsupported = true;
+            in_flight = true;
         } else if (results_[i] > 0) {
             packets_[result.packets++] = {slot(i), static_cast<size_t>(results_[i])};
         } else {
@@ -133,8 +133,14 @@ DeviceReadBatch::Result DeviceReadBatch::read_with_ring() {
             result.drained = true;
         }
     }
-    if (unsupported) {
+    if (in_flight) {
+        log::error(
+            "data plane: a read from the device did not complete at once; one read() "
+            "per packet from now on");
+    } else if (unsupported) {
         log::info("data plane: the device does not read through io_uring; one read() per packet");
+    }
+    if (in_flight || unsupported) {
         close_ring();
         result.drained = false;  // the next read() looks again
     }
