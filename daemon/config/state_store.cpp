@@ -49,6 +49,8 @@ StateStore::StateStore(std::filesystem::path state_directory)
 
 std::map<std::string, TunnelState> StateStore::load(std::vector<std::string>& errors) const {
     std::map<std::string, TunnelState> states;
+    // A save cut short by a crash leaves its temporary file; the state itself is whole.
+    remove_leftover_temporaries(directory_);
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(directory_, error)) {
         const auto& path = entry.path();
@@ -83,7 +85,8 @@ void StateStore::save(const std::string& name, TunnelState::Origin origin,
         {"base", optional_config_to_json(base)},
         {"config", optional_config_to_json(current)},
     };
-    write_file_atomically(directory_ / (name + ".json"), json.dump(2) + "\n");
+    // Only the daemon reads its state (which will hold keys): at most 0600, whatever the umask.
+    write_file_atomically(directory_ / (name + ".json"), json.dump(2) + "\n", 0600);
 }
 
 void StateStore::erase(const std::string& name) const {

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
 #include <filesystem>
 #include <string_view>
 
@@ -7,7 +10,15 @@ namespace tunlab {
 
 // Replaces `path` with `content` so that a reader (or a crash) sees the old file or the new
 // one, never a mix: write a temporary file beside it, fsync it, rename it over, fsync the
-// directory. Throws std::system_error.
-void write_file_atomically(const std::filesystem::path& path, std::string_view content);
+// directory. The temporary file has a name of its own, made with O_EXCL (never an existing
+// file or a symlink someone planted in a directory others can write), mode `mode` less the
+// umask, and is removed if anything fails. Throws std::system_error.
+void write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                           mode_t mode = 0644);
+
+// Removes the temporary files that write_file_atomically() leaves behind when the process dies
+// between creating and renaming one ("<name>.tmp.<random>"); symlinks are removed, not
+// followed. Returns how many.
+size_t remove_leftover_temporaries(const std::filesystem::path& directory);
 
 }  // namespace tunlab
