@@ -32,7 +32,7 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink, bool offload)
     mtu_ = config.effective_mtu();  // with the peers: an IPv6 endpoint lowers the default
     config_.peers.clear();
     try {
-        configure_device();
+        configure_device(config);
     } catch (...) {
         undo_device_configuration();
         throw;
@@ -76,36 +76,48 @@ TunnelConfig Tunnel::config() const {
     return current;
 }
 
-void Tunnel::configure_device() {
+// config_ holds the addresses and routes that are on the device because we put them there,
+// one by one as each is added: if one fails, undo_device_configuration() takes off exactly the
+// ones before it, never one that was there before us (adding that one is what failed).
+void Tunnel::configure_device(const TunnelConfig& wanted) {
     const unsigned index = device_.index();
+    config_.addresses.clear();
+    config_.routes.clear();
     netlink_.set_mtu(index, mtu_);
-    for (const auto& address : config_.addresses) {
+    for (const auto& address : wanted.addresses) {
         netlink_.add_address(index, address);
+        config_.addresses.push_back(address);
     }
     netlink_.set_link_up(index, true);
-    for (const auto& route : config_.routes) {
+    for (const auto& route : wanted.routes) {
         netlink_.add_route(index, route);
+        config_.routes.push_back(route);
     }
 }
 
 void Tunnel::undo_device_configuration() noexcept {
     // A device we created vanishes with its fd, and its addresses and routes with it. One that
-    // existed before us only loses what we added.
-    if (device_.created()) {
+    // existed before us loses what we added and gets back the MTU and link state it had.
+    const auto& found = device_.found_settings();  // only for a device that was there
+    if (!found) {
         return;
     }
     auto undo = [this](const char* what, auto&& action) {
         try {
             action();
         } catch (const std::exception& error) {
-            log::debug(device_.name(), ": could not remove ", what, ": ", error.what());
+            log::debug(device_.name(), ": could not ", what, ": ", error.what());
         }
     };
     for (const auto& route : config_.routes) {
-        undo("route", [&] { netlink_.remove_route(device_.index(), route); });
+        undo("remove a route", [&] { netlink_.remove_route(device_.index(), route); });
     }
     for (const auto& address : config_.addresses) {
-        undo("address", [&] { netlink_.remove_address(device_.index(), address); });
+        undo("remove an address", [&] { netlink_.remove_address(device_.index(), address); });
+    }
+    undo("restore the MTU", [&] { netlink_.set_mtu(device_.index(), found->mtu); });
+    if (!found->up) {
+        undo("set the link down again", [&] { netlink_.set_link_up(device_.index(), false); });
     }
 }
 

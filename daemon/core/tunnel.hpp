@@ -68,7 +68,7 @@ class Tunnel {
     void reset_counters();
 
   private:
-    void configure_device();
+    void configure_device(const TunnelConfig& wanted);
     void undo_device_configuration() noexcept;
     void check_peer(PeerId id, const PeerConfig& peer) const;
     std::shared_ptr<const PeerView> find_peer(PeerId id) const;

@@ -4,6 +4,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <stdexcept>
@@ -45,10 +46,30 @@ TunDevice::TunDevice(DeviceMode mode, const std::string& name, bool offload) : m
     if (index_ == 0) {
         throw system_error("look up the index of " + name_);
     }
+    if (!created_) {
+        found_settings_ = read_link_settings();
+    }
     if (vnet_header) {
         offloads_.vnet_header = true;
         negotiate_offloads();
     }
+}
+
+LinkSettings TunDevice::read_link_settings() const {
+    // The interface ioctls work on any socket; AF_UNIX is there whatever the network setup.
+    const UniqueFd socket(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ifreq request{};
+    std::strncpy(request.ifr_name, name_.c_str(), IFNAMSIZ - 1);
+    if (!socket.valid() || ::ioctl(socket.get(), SIOCGIFMTU, &request) < 0) {
+        throw system_error("read the MTU of " + name_);
+    }
+    LinkSettings settings;
+    settings.mtu = static_cast<uint32_t>(request.ifr_mtu);
+    if (::ioctl(socket.get(), SIOCGIFFLAGS, &request) < 0) {
+        throw system_error("read the flags of " + name_);
+    }
+    settings.up = (request.ifr_flags & IFF_UP) != 0;
+    return settings;
 }
 
 void TunDevice::negotiate_offloads() {

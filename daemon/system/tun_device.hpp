@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "util/unique_fd.hpp"
@@ -15,6 +17,12 @@ struct TunOffloads {
     bool vnet_header = false;
     bool tso = false;
     bool uso = false;
+};
+
+// What an existing device was like before we changed it, so that we can put it back.
+struct LinkSettings {
+    uint32_t mtu = 0;
+    bool up = false;
 };
 
 // A TUN (IP packets) or TAP (Ethernet frames) device without packet-information header, as
@@ -33,16 +41,21 @@ class TunDevice {
     unsigned index() const { return index_; }
     DeviceMode mode() const { return mode_; }
     bool created() const { return created_; }
+    // For a device that existed before us (created() false): its MTU and link state as we
+    // found them. nullopt for a device we created, which vanishes with us.
+    const std::optional<LinkSettings>& found_settings() const { return found_settings_; }
     const TunOffloads& offloads() const { return offloads_; }
 
   private:
     void negotiate_offloads();
+    LinkSettings read_link_settings() const;
 
     UniqueFd fd_;
     std::string name_;
     unsigned index_ = 0;
     DeviceMode mode_;
     bool created_ = true;
+    std::optional<LinkSettings> found_settings_;
     TunOffloads offloads_;
 };
 
