@@ -22,6 +22,26 @@ namespace tunlab {
 
 namespace {
 
+// Between reconnection attempts: from the first to the last, doubling.
+constexpr std::chrono::milliseconds kFirstReconnectPause{100};
+constexpr std::chrono::milliseconds kLastReconnectPause{5000};
+// Peer changes the data planes publish (learned, expired, roamed) reach the bus at most
+// kPeerSignalsPerSecond on average: after a sync that sent n signals, the next waits n times
+// the budget's interval. One change is shown at once; a storm of roaming peers costs the bus
+// a bounded rate, its changes coalesce meanwhile, and each peer's last state arrives with the
+// next sync.
+constexpr size_t kPeerSignalsPerSecond = 200;
+
+// Lowers `timeout_ms` (-1: none) to the time until `deadline`.
+void wait_no_longer_than(int& timeout_ms, std::chrono::steady_clock::time_point deadline,
+                         std::chrono::steady_clock::time_point now) {
+    const auto until =
+        std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count());
+    if (timeout_ms < 0 || until < timeout_ms) {
+        timeout_ms = static_cast<int>(until);
+    }
+}
+
 sigset_t handled_signals() {
     sigset_t set;
     sigemptyset(&set);
@@ -52,17 +72,63 @@ Daemon::~Daemon() {
     bus_.reset();  // the bus objects refer to the tunnels
 }
 
+template <typename Action>
+void Daemon::on_bus(Action&& action) {
+    if (!bus_) {
+        return;
+    }
+    try {
+        action(*bus_);
+    } catch (const sdbus::Error& error) {
+        drop_bus(error);
+    }
+}
+
+void Daemon::drop_bus(const std::exception& why) {
+    log::error("lost the system bus (", why.what(), "); the tunnels keep running, reconnecting");
+    bus_.reset();
+    reconnect_pause_ = kFirstReconnectPause;
+    reconnect_at_ = Clock::now() + reconnect_pause_;
+}
+
+void Daemon::reconnect_bus_if_due(Clock::time_point now) {
+    if (bus_ || !options_.use_bus || now < reconnect_at_) {
+        return;
+    }
+    try {
+        bus_ = std::make_unique<bus::BusService>(manager_, options_.version, bus::Authorizer());
+        log::notice("connected to the system bus again; org.tunlab1 is served");
+        peers_changed_ = false;  // the new service showed every peer as it is now
+    } catch (const sdbus::Error& error) {
+        bus_.reset();
+        reconnect_pause_ = std::min<Clock::duration>(reconnect_pause_ * 2, kLastReconnectPause);
+        reconnect_at_ = now + reconnect_pause_;
+        log::debug("cannot connect to the system bus yet: ", error.what());
+    }
+}
+
+void Daemon::sync_peers_if_due(Clock::time_point now) {
+    if (!peers_changed_ || now < next_peer_sync_) {
+        return;
+    }
+    peers_changed_ = false;
+    size_t signals = 0;
+    on_bus([&](bus::BusService& bus) { signals = bus.sync(); });
+    next_peer_sync_ = now + std::chrono::seconds(1) * signals / kPeerSignalsPerSecond;
+}
+
 int Daemon::run() {
     log::info("tunlabd ", options_.version, " starting; configuration in ",
               options_.directories.config.string());
     load_configuration();
     if (options_.use_bus) {
+        // At start-up a bus that cannot be reached is fatal: systemd restarts us, and a client
+        // started after READY=1 may rely on the API being there.
         bus_ = std::make_unique<bus::BusService>(manager_, options_.version, bus::Authorizer());
     }
     tell_systemd("READY=1");
     // systemd's watchdog: ping from this loop, so that a stuck control plane (not just a dead
     // process) gets the service restarted. Twice per period, as sd_watchdog_enabled(3) advises.
-    using Clock = std::chrono::steady_clock;
     uint64_t watchdog_usec = 0;
     const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
     const auto watchdog_interval = std::chrono::microseconds(watchdog_usec / 2);
@@ -70,26 +136,33 @@ int Daemon::run() {
     std::vector<pollfd> fds;
     while (true) {
         int timeout_ms = -1;
+        const auto now = Clock::now();
         if (watchdog) {
-            const auto now = Clock::now();
             if (now >= next_ping) {
                 sd_notify(0, "WATCHDOG=1");
                 next_ping = now + watchdog_interval;
             }
-            timeout_ms = static_cast<int>(
-                std::chrono::ceil<std::chrono::milliseconds>(next_ping - now).count());
+            wait_no_longer_than(timeout_ms, next_ping, now);
         }
+        reconnect_bus_if_due(now);
+        sync_peers_if_due(now);
         fds.clear();
         fds.push_back({signals_.get(), POLLIN, 0});
+        // sd-bus may want other events (POLLOUT while a reply is queued) or a timeout on every
+        // turn, so ask again each time.
+        bool bus_pending = false;
+        on_bus([&](bus::BusService& bus) { bus_pending = bus.process(); });
         if (bus_) {
-            // sd-bus may want other events (POLLOUT while a reply is queued) or a timeout on
-            // every turn, so ask again each time.
-            const bool more_pending = bus_->process();
             fds.push_back(bus_->poll_entry());
-            const int bus_timeout = more_pending ? 0 : bus_->poll_timeout_ms();
+            const int bus_timeout = bus_pending ? 0 : bus_->poll_timeout_ms();
             if (bus_timeout >= 0 && (timeout_ms < 0 || bus_timeout < timeout_ms)) {
                 timeout_ms = bus_timeout;
             }
+        } else if (options_.use_bus) {
+            wait_no_longer_than(timeout_ms, reconnect_at_, now);
+        }
+        if (peers_changed_) {
+            wait_no_longer_than(timeout_ms, next_peer_sync_, now);
         }
         const size_t first_tunnel = fds.size();
         for (const auto& [name, tunnel] : manager_.tunnels()) {
@@ -99,17 +172,14 @@ int Daemon::run() {
             log::error("poll: ", std::strerror(errno));
             return 1;
         }
-        bool peers_changed = false;
         size_t index = first_tunnel;
         for (const auto& [name, tunnel] : manager_.tunnels()) {
             if (fds[index++].revents & POLLIN) {
                 tunnel->consume_events();
-                peers_changed = true;
+                peers_changed_ = true;
             }
         }
-        if (peers_changed && bus_) {
-            bus_->sync();
-        }
+        sync_peers_if_due(Clock::now());
         if ((fds[0].revents & POLLIN) && !handle_signal()) {
             return 0;
         }
@@ -127,16 +197,14 @@ bool Daemon::handle_signal() {
         case SIGINT:
             tell_systemd("STOPPING=1");
             log::info("stopping on signal ", info.ssi_signo);
-            bus_.reset();
+            bus_.reset();  // its objects show the tunnels: gone first
             manager_.stop_all();
             return false;
         case SIGHUP:
             tell_systemd("RELOADING=1");
             log::info("reloading configuration");
             load_configuration();
-            if (bus_) {
-                bus_->sync();
-            }
+            on_bus([](bus::BusService& bus) { bus.sync(); });
             tell_systemd("READY=1");
             break;
         case SIGUSR1:

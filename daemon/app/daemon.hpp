@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +26,10 @@ struct DaemonOptions {
 // The control plane: one thread, one poll loop serving the bus, signals and the tunnels'
 // peer events. SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration directory,
 // SIGUSR1 writes status.json into the runtime directory.
+//
+// Losing the bus (dbus-daemon restarted, or it dropped us) does not stop the tunnels: the
+// data planes never wait on the bus, and the loop connects again, with growing pauses,
+// re-owning org.tunlab1 and registering every object anew.
 class Daemon {
   public:
     explicit Daemon(DaemonOptions options);
@@ -35,6 +40,18 @@ class Daemon {
     static void block_signals();
 
   private:
+    using Clock = std::chrono::steady_clock;
+
+    // Runs `action` on the bus; if the connection fails under it, drops the connection and
+    // schedules a new one.
+    template <typename Action>
+    void on_bus(Action&& action);
+    void drop_bus(const std::exception& why);
+    void reconnect_bus_if_due(Clock::time_point now);
+    // Shows the data planes' peer changes on the bus, paced (see kPeerSignalsPerSecond): a
+    // storm of roaming peers becomes a bounded rate of signals, never one per datagram.
+    void sync_peers_if_due(Clock::time_point now);
+
     // Returns false when the daemon should stop.
     bool handle_signal();
     void load_configuration();
@@ -47,6 +64,10 @@ class Daemon {
     DaemonOptions options_;
     TunnelManager manager_;
     std::unique_ptr<bus::BusService> bus_;
+    Clock::time_point reconnect_at_{};  // while bus_ is null (and use_bus): when to try again
+    Clock::duration reconnect_pause_{};
+    bool peers_changed_ = false;  // since the last sync
+    Clock::time_point next_peer_sync_{};
     UniqueFd signals_;
     uint64_t status_generation_ = 0;
     std::pair<size_t, size_t> last_status_{0, 0};  // tunnels, peers as last told

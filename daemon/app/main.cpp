@@ -1,3 +1,5 @@
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <exception>
 
@@ -31,6 +33,10 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     tunlab::log::set_debug(debug);
+    // A fixed threshold: big blocks (a 30 MB bus message, its copies) are mapped and go back
+    // to the kernel when freed. glibc would otherwise raise the threshold after the first such
+    // free and keep the next ones in the heap, so that one big call left its size behind.
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     // Before any thread exists, so that every thread inherits the mask and only the control
     // loop's signalfd sees these signals.
     tunlab::Daemon::block_signals();

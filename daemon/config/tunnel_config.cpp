@@ -54,7 +54,8 @@ class ObjectReader {
     }
 
     std::string field(const std::string& key) const {
-        return path_.empty() ? key : path_ + "." + key;
+        // Quoted first: an unknown key may be megabytes long.
+        return path_.empty() ? quote_input(key) : path_ + "." + quote_input(key);
     }
 
     const json* find(const std::string& key) {
@@ -154,9 +155,9 @@ bool is_valid_interface_name(const std::string& name) {
 // Field names and problems quote the file or the bus (an unknown key, a bad value): printable()
 // keeps a NUL or a newline in them from cutting or forging the message.
 ConfigError::ConfigError(const std::string& field, const std::string& problem)
-    : std::runtime_error(field.empty() ? printable(problem)
-                                       : printable(field) + ": " + printable(problem)),
-      field_(printable(field)) {}
+    : std::runtime_error(printable(field.empty() ? problem : quote_input(field) + ": " + problem,
+                                   kMessageCharacters)),
+      field_(quote_input(field)) {}
 
 bool is_valid_tunnel_name(std::string_view name) {
     return !name.empty() && name.size() < IFNAMSIZ &&
@@ -169,7 +170,8 @@ bool is_valid_tunnel_name(std::string_view name) {
 Prefix parse_prefix(const std::string& text, const std::string& field) {
     auto prefix = Prefix::parse(text);
     if (!prefix) {
-        throw ConfigError(field, "'" + text + "' is not a CIDR prefix such as 192.168.60.0/24");
+        throw ConfigError(
+            field, "'" + quote_input(text) + "' is not a CIDR prefix such as 192.168.60.0/24");
     }
     return *prefix;
 }
@@ -177,7 +179,7 @@ Prefix parse_prefix(const std::string& text, const std::string& field) {
 InterfaceAddress parse_interface_address(const std::string& text, const std::string& field) {
     auto address = InterfaceAddress::parse(text);
     if (!address) {
-        throw ConfigError(field, "'" + text +
+        throw ConfigError(field, "'" + quote_input(text) +
                                      "' is not an address with prefix length, such as "
                                      "192.168.53.99/24");
     }
@@ -192,7 +194,7 @@ PeerConfig peer_config_from_json(const json& object, const std::string& path,
         std::string why;
         peer.endpoint = Endpoint::parse(*endpoint, &why);
         if (!peer.endpoint) {
-            throw ConfigError(reader.field("endpoint"), "'" + *endpoint + "': " + why);
+            throw ConfigError(reader.field("endpoint"), "'" + quote_input(*endpoint) + "': " + why);
         }
         if (peer.endpoint->is_ipv6() && listen_address.family == Family::V4) {
             throw ConfigError(reader.field("endpoint"),
@@ -248,14 +250,14 @@ std::string TunnelConfig::interface_or_template() const {
 TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) {
     if (!is_valid_tunnel_name(name)) {
         throw ConfigError(
-            "name", "'" + std::string(name) + "' must be 1 to 15 letters, digits, '_' or '-'");
+            "name", "'" + quote_input(name) + "' must be 1 to 15 letters, digits, '_' or '-'");
     }
     ObjectReader reader(object, "");
     TunnelConfig config;
     config.name = name;
     if (auto interface = reader.string("interface")) {
         if (!is_valid_interface_name(*interface)) {
-            throw ConfigError("interface", "'" + *interface +
+            throw ConfigError("interface", "'" + quote_input(*interface) +
                                                "' is not a valid interface name (1 to 15 "
                                                "characters, no '/', ':' or spaces)");
         }
@@ -263,12 +265,14 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
     }
     if (auto mode = reader.string("mode")) {
         if (*mode != "tun" && *mode != "tap") {
-            throw ConfigError("mode", "'" + *mode + "' is neither \"tun\" nor \"tap\"");
+            throw ConfigError("mode",
+                              "'" + quote_input(*mode) + "' is neither \"tun\" nor \"tap\"");
         }
         config.mode = *mode == "tun" ? DeviceMode::Tun : DeviceMode::Tap;
     }
     if (auto protocol = reader.string("protocol"); protocol && *protocol != "plain") {
-        throw ConfigError("protocol", "'" + *protocol + "' is not supported (only \"plain\")");
+        throw ConfigError("protocol",
+                          "'" + quote_input(*protocol) + "' is not supported (only \"plain\")");
     }
     reader.strings("addresses", [&](const std::string& text, const std::string& field) {
         config.addresses.push_back(parse_interface_address(text, field));
@@ -276,7 +280,8 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
     if (auto listen = reader.string("listen_address")) {
         auto address = IpAddress::parse(*listen);
         if (!address) {
-            throw ConfigError("listen_address", "'" + *listen + "' is not an IP address");
+            throw ConfigError("listen_address",
+                              "'" + quote_input(*listen) + "' is not an IP address");
         }
         config.listen_address = *address;
     }

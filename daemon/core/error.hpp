@@ -13,9 +13,10 @@ enum class ErrorKind { InvalidArgument, NotFound, AlreadyExists, PermissionDenie
 
 class RequestError : public std::runtime_error {
   public:
-    // The message quotes what the caller sent (a name, an option key): see printable().
+    // Where the message quotes what the caller sent (a name, an option key), the quote is
+    // made with quote_input(); the whole message is made printable and bounded here.
     RequestError(ErrorKind kind, const std::string& message)
-        : std::runtime_error(printable(message)), kind_(kind) {}
+        : std::runtime_error(printable(message, kMessageCharacters)), kind_(kind) {}
     ErrorKind kind() const { return kind_; }
 
   private:

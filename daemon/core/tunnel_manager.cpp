@@ -176,7 +176,8 @@ Tunnel& TunnelManager::create(const TunnelConfig& config) {
 void TunnelManager::remove(const std::string& name) {
     const auto running = tunnels_.find(name);
     if (running == tunnels_.end()) {
-        throw RequestError(ErrorKind::NotFound, "name: there is no tunnel named " + name);
+        throw RequestError(ErrorKind::NotFound,
+                           "name: there is no tunnel named " + quote_input(name));
     }
     const auto state = saved_.find(name);
     if (state != saved_.end() && state->second.origin == TunnelState::Origin::File) {

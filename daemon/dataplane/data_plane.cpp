@@ -41,6 +41,17 @@ constexpr uint64_t kTimerIntervalSeconds = 1;
 // µs, rarely enough that the poller sees a packet within a poll or two of its arrival
 // (measured: yielding on every poll added ~10 µs to the round trip through two tunnels).
 constexpr unsigned kPollsPerYield = 32;
+// A peer's endpoint follows it at most this often. In the plain protocol anyone can make a
+// peer move (by sending a datagram with its inner address from elsewhere), and every move is
+// a bus signal. Datagrams from a new endpoint in between are delivered; the last of those
+// endpoints is where the peer moves when the interval is over (on_timer), so the endpoint
+// still ends where the peer last sent from.
+constexpr uint64_t kMinMoveIntervalUs = 1'000'000;
+// TAP: frames that go to every configured peer (broadcast, multicast, unknown destination),
+// per second and in one burst. Far above what ARP, neighbour discovery and DHCP need, and a
+// bound on what a stream of frames to an unknown address can make of one tunnel.
+constexpr uint64_t kFloodsPerSecond = 1000;
+constexpr uint64_t kFloodBurst = 1000;
 // The MTU is a local choice: a peer with the kernel's default (1500, as the lab's programs
 // leave it) may send packets larger than our own MTU, and they must still get through.
 constexpr size_t kLabMtu = 1500;
@@ -87,7 +98,8 @@ DataPlane::DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneS
       send_queue_(socket_fd, settings.udp_segmentation, kSendArenaBytes, kMaxSendMessages),
       receive_batch_(kReceiveMessages, kMaxPacket),
       device_writer_(device_fd, settings.device_offloads.vnet_header, settings.device_offloads.uso,
-                     kReceiveMessages * 64) {
+                     kReceiveMessages * 64),
+      floods_(kFloodsPerSecond, kFloodBurst) {
     if (!epoll_.valid() || !wakeup_.valid() || !timer_.valid() || !events_.valid()) {
         throw system_error("create data-plane event fds");
     }
@@ -112,6 +124,9 @@ DataPlane::~DataPlane() {
 }
 
 void DataPlane::start() {
+    // Commands posted before start() (the configured peers) run here, on the caller's thread,
+    // while no other exists: their peers are published before the tunnel is announced.
+    run_commands();
     running_.store(true);
     thread_ = std::thread([this] {
         run();
@@ -153,8 +168,6 @@ void DataPlane::post(Command command) {
 }
 
 void DataPlane::run() {
-    // Commands posted before start() (the configured peers) apply before the first packet.
-    run_commands();
     epoll_event events[4];
     uint64_t busy_until_us = 0;
     unsigned polls = 0;
@@ -237,6 +250,9 @@ void DataPlane::on_timer() {
         table_changed_ = true;
     }
     table_.for_each([&](Peer& peer) {
+        if (peer.pending_move && now - peer.last_move_us >= kMinMoveIntervalUs) {
+            move(peer, *peer.pending_move, now);
+        }
         const uint64_t interval = uint64_t{peer.config.keepalive_seconds} * 1'000'000;
         if (interval == 0 || !peer.config.endpoint) {
             return;
@@ -294,6 +310,9 @@ bool DataPlane::read_socket() {
             }
             // All datagrams of one message come from one sender: looked up once.
             Peer* known = table_.by_endpoint(*sender);
+            if (known != nullptr && known->pending_move) {
+                known->pending_move.reset();  // back where it was: it stays
+            }
             UdpReceiveBatch::for_each_datagram(message, [&](std::span<const uint8_t> datagram) {
                 deliver_from_network(datagram, *sender, known);
             });
@@ -325,11 +344,18 @@ void DataPlane::forward_from_device(std::span<const uint8_t> packet) {
                 return;
             }
         }
-        // Broadcast, multicast or not yet seen: every peer gets it, as a switch would do. The
-        // first copy is at the queue's tail already; the others come from the read buffer.
+        // Broadcast, multicast or not yet seen: every configured peer gets it, as a switch
+        // would do. Not learned peers: their endpoint is only where a datagram said it came
+        // from, which anyone can forge, and one forged datagram per made-up peer would turn
+        // each broadcast into hundreds of datagrams at someone else's address.
+        if (!floods_.take(now_us_)) {
+            counters_.drop(DropReason::FloodLimit);
+            return;
+        }
+        // The first copy is at the queue's tail already; the others come from the read buffer.
         bool sent = false;
         table_.for_each([&](Peer& peer) {
-            if (!peer.config.endpoint) {
+            if (peer.learned || !peer.config.endpoint) {
                 return;
             }
             if (sent) {
@@ -423,17 +449,11 @@ Peer* DataPlane::identify_sender(Peer* known, const Endpoint& from,
         moved = table_.by_mac(mac_at(datagram.data() + 6));
     }
     if (moved != nullptr) {
-        // Anyone can make a peer move by sending one datagram, so one line per second at most.
-        if (roam_lines_left_ > 0) {
-            --roam_lines_left_;
-            log::info("peer ", moved->id, " moved from ",
-                      moved->config.endpoint ? moved->config.endpoint->to_string() : "nowhere",
-                      " to ", from.to_string());
+        if (moved->last_move_us != 0 && now_us_ - moved->last_move_us < kMinMoveIntervalUs) {
+            moved->pending_move = from;
         } else {
-            ++roams_not_logged_;
+            move(*moved, from, now_us_);
         }
-        table_.move_endpoint(*moved, from);
-        table_changed_ = true;
         return moved;
     }
     Peer* learned = nullptr;
@@ -449,6 +469,22 @@ Peer* DataPlane::identify_sender(Peer* known, const Endpoint& from,
             return nullptr;
     }
     return nullptr;
+}
+
+void DataPlane::move(Peer& peer, const Endpoint& to, uint64_t now_us) {
+    // Anyone can make a peer move by sending one datagram, so one line per second at most.
+    if (roam_lines_left_ > 0) {
+        --roam_lines_left_;
+        log::info("peer ", peer.id, " moved from ",
+                  peer.config.endpoint ? peer.config.endpoint->to_string() : "nowhere", " to ",
+                  to.to_string());
+    } else {
+        ++roams_not_logged_;
+    }
+    table_.move_endpoint(peer, to);
+    peer.last_move_us = now_us;
+    peer.pending_move.reset();
+    table_changed_ = true;
 }
 
 // `known` is the peer at `from`, if any; a peer learned or moved here becomes it.
@@ -488,7 +524,7 @@ void DataPlane::deliver_from_network(std::span<const uint8_t> datagram, const En
     }
     known = peer;
     if (settings_.mode == DeviceMode::Tap && is_unicast(datagram.data() + 6)) {
-        table_.remember_mac(mac_at(datagram.data() + 6), *peer);
+        table_.remember_mac(mac_at(datagram.data() + 6), *peer, now_us_);
     }
     if (device_writer_.full()) {
         flush_device_writes();

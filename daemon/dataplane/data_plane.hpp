@@ -15,6 +15,7 @@
 #include "system/tun_device.hpp"
 #include "system/udp_receive_batch.hpp"
 #include "system/udp_send_queue.hpp"
+#include "util/token_bucket.hpp"
 #include "util/unique_fd.hpp"
 
 namespace tunlab {
@@ -75,6 +76,8 @@ class DataPlane {
                               Peer*& known);
     Peer* identify_sender(Peer* known, const Endpoint& from, const std::optional<IpAddress>& source,
                           std::span<const uint8_t> datagram);
+    // Roaming: `peer`'s endpoint follows it to `to`.
+    void move(Peer& peer, const Endpoint& to, uint64_t now_us);
     void flush_device_writes();
     void publish();
 
@@ -96,6 +99,7 @@ class DataPlane {
     UdpSendQueue send_queue_;
     UdpReceiveBatch receive_batch_;
     DeviceWriter device_writer_;
+    TokenBucket floods_;   // TAP: broadcast and unknown-destination frames sent
     uint64_t now_us_ = 0;  // read once per batch: the clock is not worth a call per packet
 
     std::mutex commands_mutex_;

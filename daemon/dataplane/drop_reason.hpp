@@ -25,6 +25,7 @@ enum class DropReason : size_t {
     NoEndpoint,  // the peer has no known endpoint yet
     SendError,   // sendto() failed
     BadOffload,  // the device's offload header (virtio_net_hdr) could not be honoured
+    FloodLimit,  // TAP: a broadcast or unknown-destination frame over the flooding rate
     Count,
 };
 
@@ -33,7 +34,7 @@ constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::Count);
 constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames = {
     "empty",   "truncated",   "bad_version",  "bad_header",  "bad_length",
     "too_big", "bad_source",  "unknown_peer", "peer_limit",  "device_error",
-    "no_peer", "no_endpoint", "send_error",   "bad_offload",
+    "no_peer", "no_endpoint", "send_error",   "bad_offload", "flood_limit",
 };
 
 constexpr std::string_view drop_reason_name(DropReason reason) {

@@ -30,6 +30,9 @@ struct Peer {
     PeerConfig config;  // config.endpoint follows the peer when it roams
     TrafficCounters counters;
     uint64_t last_keepalive_us = 0;
+    uint64_t last_move_us = 0;  // when the endpoint last followed the peer (roaming)
+    // Where the peer last sent from while it could not move yet; it moves there once it may.
+    std::optional<Endpoint> pending_move;
 };
 
 // An immutable copy of a peer's state for the control plane, published by the data plane

@@ -4,20 +4,6 @@
 
 namespace tunlab {
 
-namespace {
-// Bounds the TAP forwarding table: a flood of frames with made-up source addresses must not
-// grow memory without limit. Past it, unknown destinations are flooded, which stays correct.
-constexpr size_t kMaxMacEntries = 4096;
-}  // namespace
-
-size_t MacAddressHash::operator()(const MacAddress& mac) const noexcept {
-    uint64_t value = 0;
-    for (uint8_t byte : mac) {
-        value = (value << 8) | byte;
-    }
-    return std::hash<uint64_t>{}(value);
-}
-
 PeerTable::PeerTable(LearningPolicy policy, int socket_family)
     : policy_(policy), socket_family_(socket_family) {}
 
@@ -63,6 +49,7 @@ bool PeerTable::remove(PeerId id) {
 
 void PeerTable::erase(Slots::iterator position) {
     unindex(*position->second.peer);
+    mac_table_.forget(*position->second.peer);
     if (position->second.peer->learned) {
         --learned_count_;
     }
@@ -105,7 +92,6 @@ void PeerTable::unindex(Peer& peer) {
             by_endpoint_.erase(slot);
         }
     }
-    std::erase_if(by_mac_, [&peer](const auto& entry) { return entry.second == &peer; });
 }
 
 Peer* PeerTable::find(PeerId id) const {
@@ -124,8 +110,7 @@ Peer* PeerTable::by_endpoint(const Endpoint& endpoint) const {
 }
 
 Peer* PeerTable::by_mac(const MacAddress& mac) const {
-    const auto found = by_mac_.find(mac);
-    return found == by_mac_.end() ? nullptr : found->second;
+    return mac_table_.find(mac);
 }
 
 bool PeerTable::allows_source(const Peer& peer, const IpAddress& source) {
@@ -176,16 +161,8 @@ void PeerTable::move_endpoint(Peer& peer, const Endpoint& endpoint) {
     index(peer);
 }
 
-void PeerTable::remember_mac(const MacAddress& mac, Peer& peer) {
-    const auto found = by_mac_.find(mac);
-    if (found != by_mac_.end()) {
-        found->second = &peer;
-    } else if (by_mac_.size() < kMaxMacEntries) {
-        by_mac_.emplace(mac, &peer);
-    }
-}
-
 size_t PeerTable::expire_idle(uint64_t now_us) {
+    mac_table_.expire(now_us);
     size_t expired = 0;
     for (auto position = peers_.begin(); position != peers_.end();) {
         const Peer& peer = *position->second.peer;

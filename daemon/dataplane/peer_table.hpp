@@ -1,12 +1,12 @@
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <unordered_map>
 
+#include "dataplane/mac_table.hpp"
 #include "dataplane/peer.hpp"
 #include "net/endpoint.hpp"
 #include "net/prefix_table.hpp"
@@ -17,12 +17,6 @@ struct LearningPolicy {
     bool enabled = true;
     size_t max_peers = 1024;
     uint64_t idle_timeout_us = 180'000'000;
-};
-
-using MacAddress = std::array<uint8_t, 6>;
-
-struct MacAddressHash {
-    size_t operator()(const MacAddress& mac) const noexcept;
 };
 
 // The peers of one tunnel and the three ways the data plane finds them: by inner address
@@ -59,9 +53,13 @@ class PeerTable {
     bool learn_address(Peer& peer, const IpAddress& source);
     static constexpr size_t kMaxLearnedAddresses = 8;
     void move_endpoint(Peer& peer, const Endpoint& endpoint);
-    void remember_mac(const MacAddress& mac, Peer& peer);
+    // `mac` was the source address of a frame from `peer` (TAP mode; see MacTable).
+    void remember_mac(const MacAddress& mac, Peer& peer, uint64_t now_us) {
+        mac_table_.learn(mac, peer, now_us);
+    }
 
-    // Forgets learned peers idle for longer than the policy allows. Returns how many.
+    // Forgets learned peers idle for longer than the policy allows, and Ethernet addresses
+    // unused for MacTable::kMaxAgeUs. Returns how many peers.
     size_t expire_idle(uint64_t now_us);
 
     template <typename Function>
@@ -98,7 +96,7 @@ class PeerTable {
     std::shared_ptr<const PeerViews> views_;  // null: the peer set or a peer changed
     PrefixTable<Peer*> by_prefix_;
     std::unordered_map<Endpoint, Peer*, EndpointHash> by_endpoint_;
-    std::unordered_map<MacAddress, Peer*, MacAddressHash> by_mac_;
+    MacTable mac_table_;
 };
 
 }  // namespace tunlab

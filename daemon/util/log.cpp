@@ -5,6 +5,8 @@
 #include <atomic>
 #include <string>
 
+#include "util/printable.hpp"
+
 namespace tunlab::log {
 
 namespace {
@@ -21,7 +23,8 @@ bool debug_enabled() {
 
 void write(Level level, std::string_view message) {
     std::string text = "<" + std::to_string(static_cast<int>(level)) + ">";
-    text.append(message);
+    // The last line of defence for whatever a message quotes: one line, of bounded length.
+    text.append(printable(message, 2 * kMessageCharacters));
     text.push_back('\n');
     // One write() per line keeps lines from different threads whole.
     [[maybe_unused]] const auto written = ::write(STDERR_FILENO, text.data(), text.size());

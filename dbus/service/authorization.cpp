@@ -1,7 +1,6 @@
 #include "service/authorization.hpp"
 
 #include <grp.h>
-#include <sdbus-c++/IObject.h>
 #include <sdbus-c++/Message.h>
 
 #include <algorithm>
@@ -18,23 +17,20 @@ Authorizer::Authorizer(const std::string& group_name) : group_name_(group_name) 
     }
 }
 
-void Authorizer::require_change_permission(const sdbus::IObject& object) const {
-    const sdbus::Message* message = object.getCurrentlyProcessedMessage();
+void Authorizer::require_change_permission(const sdbus::Message& call) const {
     bool allowed = false;
-    if (message != nullptr) {
-        try {
-            // The effective uid is what the kernel checked when the caller connected; a
-            // set-uid helper run by a user counts as its owner, as it would for a file.
-            const uid_t uid = message->getCredsEuid();
-            allowed = uid == 0;
-            if (!allowed && group_) {
-                const auto groups = message->getCredsSupplementaryGids();
-                allowed = message->getCredsEgid() == *group_ ||
-                          std::find(groups.begin(), groups.end(), *group_) != groups.end();
-            }
-        } catch (const std::exception&) {
-            allowed = false;  // credentials we cannot read are no credentials
+    try {
+        // The effective uid is what the kernel checked when the caller connected; a set-uid
+        // helper run by a user counts as its owner, as it would for a file.
+        const uid_t uid = call.getCredsEuid();
+        allowed = uid == 0;
+        if (!allowed && group_) {
+            const auto groups = call.getCredsSupplementaryGids();
+            allowed = call.getCredsEgid() == *group_ ||
+                      std::find(groups.begin(), groups.end(), *group_) != groups.end();
         }
+    } catch (const std::exception&) {
+        allowed = false;  // credentials we cannot read are no credentials
     }
     if (!allowed) {
         throw RequestError(

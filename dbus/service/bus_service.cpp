@@ -73,7 +73,8 @@ void BusService::materialize_target(sdbus::Message& message) noexcept {
     }
 }
 
-void BusService::sync() {
+size_t BusService::sync() {
+    const size_t signals_before = signals_sent_;
     bool changed = false;
     // Objects whose tunnel is gone, or was replaced by a restart, go first.
     for (auto position = tunnels_.begin(); position != tunnels_.end();) {
@@ -101,6 +102,7 @@ void BusService::sync() {
     if (changed) {
         manager_object_->emit_tunnels_changed();
     }
+    return signals_sent_ - signals_before;
 }
 
 }  // namespace tunlab::bus

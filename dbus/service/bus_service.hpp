@@ -31,11 +31,12 @@ class BusService {
     // pending: then poll without sleeping and call again.
     bool process();
 
-    void sync();
+    // Shows what changed since the last sync. Returns how many signals that took.
+    size_t sync();
     void tunnels_changed() { sync(); }
 
     TunnelManager& manager() { return manager_; }
-    const Authorizer& authorizer() const { return authorizer_; }
+    const ObjectPolicy& object_policy() const { return object_policy_; }
     const std::string& version() const { return version_; }
 
   private:
@@ -46,6 +47,8 @@ class BusService {
     TunnelManager& manager_;
     std::string version_;
     Authorizer authorizer_;
+    size_t signals_sent_ = 0;
+    ObjectPolicy object_policy_{authorizer_, signals_sent_};
     std::unique_ptr<sdbus::IConnection> connection_;
     sdbus::Slot materialize_match_;  // after connection_: released before it
     std::unique_ptr<ManagerObject> manager_object_;

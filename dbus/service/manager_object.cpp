@@ -10,7 +10,8 @@
 namespace tunlab::bus {
 
 ManagerObject::ManagerObject(sdbus::IConnection& connection, BusService& service)
-    : AdaptorInterfaces(connection, kManagerPath), service_(service) {
+    : GatedAdaptorInterfaces(connection, kManagerPath, service.object_policy(), {"GetTunnel"}),
+      service_(service) {
     registerAdaptor();
 }
 
@@ -25,7 +26,6 @@ void ManagerObject::emit_tunnels_changed() {
 sdbus::ObjectPath ManagerObject::CreateTunnel(
     const std::string& name, const std::map<std::string, sdbus::Variant>& options) {
     return guarded([&] {
-        service_.authorizer().require_change_permission(getObject());
         const TunnelConfig config = tunnel_config_from_json(name, options_to_json(options));
         service_.manager().create(config);
         service_.tunnels_changed();
@@ -35,7 +35,6 @@ sdbus::ObjectPath ManagerObject::CreateTunnel(
 
 void ManagerObject::DeleteTunnel(const std::string& name) {
     guarded([&] {
-        service_.authorizer().require_change_permission(getObject());
         service_.manager().remove(name);
         service_.tunnels_changed();
     });
@@ -44,7 +43,8 @@ void ManagerObject::DeleteTunnel(const std::string& name) {
 sdbus::ObjectPath ManagerObject::GetTunnel(const std::string& name) {
     return guarded([&] {
         if (service_.manager().find(name) == nullptr) {
-            throw RequestError(ErrorKind::NotFound, "name: there is no tunnel named " + name);
+            throw RequestError(ErrorKind::NotFound,
+                               "name: there is no tunnel named " + quote_input(name));
         }
         return sdbus::ObjectPath(tunnel_path(name));
     });

@@ -3,12 +3,14 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <tunlab/Manager_adaptor.h>
 
+#include "service/gated_object.hpp"
+
 namespace tunlab::bus {
 
 class BusService;
 
 // /org/tunlab1, org.tunlab1.Manager.
-class ManagerObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Manager_adaptor> {
+class ManagerObject final : public GatedAdaptorInterfaces<org::tunlab1::Manager_adaptor> {
   public:
     ManagerObject(sdbus::IConnection& connection, BusService& service);
     ~ManagerObject();

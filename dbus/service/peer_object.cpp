@@ -11,7 +11,8 @@ namespace tunlab::bus {
 
 PeerObject::PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
                        std::shared_ptr<const PeerView> view)
-    : AdaptorInterfaces(connection, peer_path(tunnel.name(), view->id)),
+    : GatedAdaptorInterfaces(connection, peer_path(tunnel.name(), view->id),
+                             service.object_policy()),
       service_(service),
       tunnel_(tunnel),
       view_(std::move(view)),
@@ -47,14 +48,13 @@ void PeerObject::update(const std::shared_ptr<const PeerView>& view) {
 
 void PeerObject::SetEndpoint(const std::string& endpoint) {
     guarded([&] {
-        service_.authorizer().require_change_permission(getObject());
         std::optional<tunlab::Endpoint> parsed;
         if (!endpoint.empty()) {
             std::string why;
             parsed = tunlab::Endpoint::parse(endpoint, &why);
             if (!parsed) {
                 throw RequestError(ErrorKind::InvalidArgument,
-                                   "endpoint: '" + endpoint + "': " + why);
+                                   "endpoint: '" + quote_input(endpoint) + "': " + why);
             }
         }
         tunnel_.set_peer_endpoint(view_->id, parsed);
@@ -64,7 +64,6 @@ void PeerObject::SetEndpoint(const std::string& endpoint) {
 
 void PeerObject::SetAllowedIPs(const std::vector<std::string>& allowed_ips) {
     guarded([&] {
-        service_.authorizer().require_change_permission(getObject());
         std::vector<Prefix> prefixes;
         for (size_t i = 0; i < allowed_ips.size(); ++i) {
             prefixes.push_back(

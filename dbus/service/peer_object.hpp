@@ -5,6 +5,7 @@
 
 #include "core/tunnel.hpp"
 #include "dataplane/peer.hpp"
+#include "service/gated_object.hpp"
 
 namespace tunlab::bus {
 
@@ -12,7 +13,7 @@ class BusService;
 
 // /org/tunlab1/tunnel/<name>/peer/<id>, org.tunlab1.Peer. Shows the peer as the data plane
 // last published it (see TunnelObject::sync_peers); counters are read live.
-class PeerObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Peer_adaptor> {
+class PeerObject final : public GatedAdaptorInterfaces<org::tunlab1::Peer_adaptor> {
   public:
     PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
                std::shared_ptr<const PeerView> view);

@@ -27,7 +27,8 @@ void reject_unknown_options(const std::map<std::string, sdbus::Variant>& options
                             const std::set<std::string>& known) {
     for (const auto& [key, value] : options) {
         if (!known.contains(key)) {
-            throw RequestError(ErrorKind::InvalidArgument, "options: unknown option '" + key + "'");
+            throw RequestError(ErrorKind::InvalidArgument,
+                               "options: unknown option '" + quote_input(key) + "'");
         }
     }
 }
@@ -35,7 +36,7 @@ void reject_unknown_options(const std::map<std::string, sdbus::Variant>& options
 }  // namespace
 
 TunnelObject::TunnelObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel)
-    : AdaptorInterfaces(connection, tunnel_path(tunnel.name())),
+    : GatedAdaptorInterfaces(connection, tunnel_path(tunnel.name()), service.object_policy()),
       connection_(connection),
       service_(service),
       tunnel_(tunnel),
@@ -56,7 +57,6 @@ TunnelObject::~TunnelObject() {
 template <typename Change>
 auto TunnelObject::change(Change&& change_body) {
     return guarded([&] {
-        service_.authorizer().require_change_permission(getObject());
         if constexpr (std::is_void_v<decltype(change_body())>) {
             change_body();
             sync_peers();
@@ -108,8 +108,9 @@ void TunnelObject::RemovePeer(const sdbus::ObjectPath& peer) {
     change([&] {
         const auto id = peer_id_from_path(tunnel_.name(), peer);
         if (!id) {
-            throw RequestError(ErrorKind::InvalidArgument,
-                               "peer: " + peer + " is not a peer path of tunnel " + tunnel_.name());
+            throw RequestError(
+                ErrorKind::InvalidArgument,
+                "peer: " + quote_input(peer) + " is not a peer path of tunnel " + tunnel_.name());
         }
         tunnel_.remove_peer(*id);
     });

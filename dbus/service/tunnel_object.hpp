@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "core/tunnel.hpp"
+#include "service/gated_object.hpp"
 #include "service/peer_objects.hpp"
 
 namespace tunlab::bus {
@@ -15,7 +16,7 @@ class BusService;
 
 // /org/tunlab1/tunnel/<name>, org.tunlab1.Tunnel. Lives exactly as long as its Tunnel: the
 // service removes it in the same control-loop turn that the tunnel goes away.
-class TunnelObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_adaptor> {
+class TunnelObject final : public GatedAdaptorInterfaces<org::tunlab1::Tunnel_adaptor> {
   public:
     TunnelObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel);
     ~TunnelObject();
@@ -55,7 +56,8 @@ class TunnelObject final : public sdbus::AdaptorInterfaces<org::tunlab1::Tunnel_
     std::string State() override;
     std::map<std::string, uint64_t> Counters() override;
 
-    // Runs a mutating method: checks the caller, runs `change`, then publishes its effects.
+    // Runs a mutating method (its caller checked already, see GatedObject): runs
+    // `change_body`, then publishes its effects.
     template <typename Change>
     auto change(Change&& change_body);
 

@@ -295,6 +295,12 @@ class BackgroundPing:
         output, _ = self._proc.communicate(timeout=timeout)
         return parse_ping(output)
 
+    def stop(self) -> PingResult:
+        """Ends the ping now (SIGINT: it prints its summary) and returns its result."""
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+        return self.result()
+
 
 # ── TCP bulk transfer ──────────────────────────────────────────────────────────────────
 
@@ -458,8 +464,10 @@ class Daemon:
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             notify.bind(str(self.notify_path))
+            # The socket alone, as a service finds the system bus: the address the bus prints
+            # also names its guid, which a restarted bus would not match.
             env = dict(os.environ, NOTIFY_SOCKET=str(self.notify_path),
-                       DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+                       DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={self.bus.socket_path}")
             for inherited in ("CONFIGURATION_DIRECTORY", "STATE_DIRECTORY",
                               "RUNTIME_DIRECTORY", "WATCHDOG_USEC", "WATCHDOG_PID",
                               "LISTEN_FDS", "LISTEN_PID"):

