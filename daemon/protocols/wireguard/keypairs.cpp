@@ -6,6 +6,9 @@ namespace tunlab::wireguard {
 
 RetiredIndices Keypairs::install(std::unique_ptr<Keypair> keypair) {
     RetiredIndices retired;
+    if (!keypair) {
+        return retired;
+    }
     if (keypair->is_initiator) {
         // An unconfirmed `next` was newer than `current`: it becomes `previous` (the peer may
         // already send with it) and `current` goes.
