@@ -196,10 +196,11 @@ class WireguardGoInterop : public PrivateNetworkNamespaceTest {
         getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&local), &length);
         our_port_ = ntohs(local.sin_port);
 
+        const std::string uapi = "/var/run/wireguard/" + interface_ + ".sock";
+        unlink(uapi.c_str());  // a crashed run's would end the wait below at once
         wireguard_go_ =
             spawn({"/usr/bin/wireguard-go", "-f", interface_}, work_dir_ + "/wireguard-go.log",
                   {"WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=verbose"});
-        const std::string uapi = "/var/run/wireguard/" + interface_ + ".sock";
         for (int i = 0; i < 250 && access(uapi.c_str(), F_OK) != 0; ++i) {
             std::this_thread::sleep_for(20ms);
         }
