@@ -17,14 +17,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr uint32_t kIpv4OuterOverhead = 28;  // IPv4 header + UDP header
-constexpr uint32_t kIpv6OuterOverhead = 48;  // IPv6 header + UDP header
-constexpr uint32_t kDefaultPathMtu = 1500;
-constexpr uint32_t kEthernetOverhead = 14;  // TAP mode: each datagram carries the frame header
-constexpr uint32_t kMinimumMtu = 576;
-constexpr uint32_t kMinimumIpv6Mtu = 1280;
-constexpr uint32_t kMaximumMtu = 65535;
-
 std::string describe(const json& value) {
     switch (value.type()) {
         case json::value_t::null:
@@ -221,30 +213,6 @@ json peer_config_to_json(const PeerConfig& peer) {
     }
     entry["keepalive"] = peer.keepalive_seconds;
     return entry;
-}
-
-uint32_t TunnelConfig::effective_mtu() const {
-    return effective_mtu(std::any_of(peers.begin(), peers.end(), [](const PeerConfig& peer) {
-        return peer.endpoint && peer.endpoint->is_ipv6();
-    }));
-}
-
-uint32_t TunnelConfig::effective_mtu(bool ipv6_peer_endpoint) const {
-    if (mtu) {
-        return *mtu;
-    }
-    const bool ipv6_outer =
-        (listen_address.family == Family::V6 && !listen_address.is_unspecified()) ||
-        ipv6_peer_endpoint;
-    const uint32_t ethernet = mode == DeviceMode::Tap ? kEthernetOverhead : 0;
-    return kDefaultPathMtu - (ipv6_outer ? kIpv6OuterOverhead : kIpv4OuterOverhead) - ethernet;
-}
-
-std::string TunnelConfig::interface_or_template() const {
-    if (!interface.empty()) {
-        return interface;
-    }
-    return mode == DeviceMode::Tun ? "tun%d" : "tap%d";
 }
 
 TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) {

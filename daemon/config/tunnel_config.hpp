@@ -9,36 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/peer.hpp"
-#include "net/ip_address.hpp"
-#include "system/tun_device.hpp"
+#include "model/tunnel_settings.hpp"
 
 namespace tunlab {
-
-// One tunnel as configured: everything needed to bring it up again. The JSON form is
-// documented in README.md ("Configuration").
-struct TunnelConfig {
-    std::string name;
-    std::string interface;  // empty: the kernel picks tunN / tapN
-    DeviceMode mode = DeviceMode::Tun;
-    std::vector<InterfaceAddress> addresses;
-    std::optional<uint32_t> mtu;  // empty: the largest that does not fragment the outer packet
-    IpAddress listen_address = *IpAddress::parse("::");
-    uint16_t listen_port = 0;  // 0: ephemeral
-    bool learn_peers = true;
-    uint32_t max_learned_peers = 1024;
-    uint32_t learned_peer_timeout_seconds = 180;
-    // After traffic, the data plane polls for this long instead of sleeping (0 = never).
-    uint32_t busy_poll_us = 0;
-    std::vector<Prefix> routes;
-    std::vector<PeerConfig> peers;
-
-    uint32_t effective_mtu() const;
-    // The same, told whether any peer has an IPv6 endpoint instead of looking at `peers`.
-    uint32_t effective_mtu(bool ipv6_peer_endpoint) const;
-    std::string interface_or_template() const;
-    bool operator==(const TunnelConfig&) const = default;
-};
 
 // A problem with one field, e.g. field "peers[1].allowed_ips[0]", problem "not a CIDR prefix".
 // Control characters in either (quoted from the input) are shown as \xNN.

@@ -4,8 +4,8 @@
 #include <map>
 #include <unordered_map>
 
-#include "dataplane/peer.hpp"
 #include "net/endpoint.hpp"
+#include "peers/peer.hpp"
 
 namespace tunlab {
 

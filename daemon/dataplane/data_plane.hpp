@@ -8,9 +8,12 @@
 #include <thread>
 #include <vector>
 
-#include "dataplane/counters.hpp"
 #include "dataplane/device_writer.hpp"
-#include "dataplane/peer_table.hpp"
+#include "model/tunnel_settings.hpp"
+#include "peers/counters.hpp"
+#include "peers/forwarding.hpp"
+#include "peers/peer_table.hpp"
+#include "protocols/protocol.hpp"
 #include "system/device_read_batch.hpp"
 #include "system/tun_device.hpp"
 #include "system/udp_receive_batch.hpp"
@@ -22,6 +25,7 @@ namespace tunlab {
 
 struct DataPlaneSettings {
     DeviceMode mode = DeviceMode::Tun;
+    ProtocolKind protocol = ProtocolKind::Plain;
     size_t mtu = 1472;  // the tunnel sets its own (TunnelConfig::effective_mtu)
     LearningPolicy learning;
     TunOffloads device_offloads;        // TunDevice::offloads()
@@ -34,12 +38,17 @@ struct DataPlaneSettings {
 // the peer table: the control plane changes peers only by posting commands, which run between
 // batches of packets, and reads them through the immutable views the data plane publishes.
 // Nothing here ever waits for the control plane.
-class DataPlane {
+//
+// What the data plane does is split by job, as wireguard-go splits it: this file's .cpp has the
+// thread, its event loop and the command queue; send.cpp moves packets from the device to the
+// wire, receive.cpp from the wire to the device, timers.cpp runs the tick. TUN and TAP differ
+// only in the Forwarding, and the wire protocol is a Protocol: neither is a branch here.
+class DataPlane : private Wire {
   public:
     using Command = std::function<void(PeerTable&)>;
 
     DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneSettings settings);
-    ~DataPlane();
+    ~DataPlane() override;
     DataPlane(const DataPlane&) = delete;
     DataPlane& operator=(const DataPlane&) = delete;
 
@@ -63,37 +72,40 @@ class DataPlane {
     const TunnelCounters& counters() const { return counters_; }
 
   private:
+    // The thread and its loop (data_plane.cpp).
     void run();
     void run_commands();
-    void on_timer();
+    void publish();
+    void send(const Endpoint& to, std::span<const uint8_t> datagram) override;  // Wire
+
+    // Device → wire (send.cpp).
     bool read_device();
-    bool read_socket();
     void forward_from_device(std::span<const uint8_t> packet);
     size_t copy_for_the_wire(std::span<const uint8_t> packet, size_t* segment_size);
+    void flood(std::span<const uint8_t> packet, size_t length, size_t segment_size);
     void queue_send(Peer& peer, size_t length, size_t segment_size);
     void flush_sends();
-    void deliver_from_network(std::span<const uint8_t> datagram, const Endpoint& from,
-                              Peer*& known);
-    Peer* identify_sender(Peer* known, const Endpoint& from, const std::optional<IpAddress>& source,
-                          std::span<const uint8_t> datagram);
-    // Roaming: `peer`'s endpoint follows it to `to`.
-    void move(Peer& peer, const Endpoint& to, uint64_t now_us);
+
+    // Wire → device (receive.cpp).
+    bool read_socket();
+    void deliver_from_network(std::span<uint8_t> datagram, const Endpoint& from, Peer*& known);
     void flush_device_writes();
-    void publish();
+
+    // The tick (timers.cpp).
+    void on_timer();
 
     const int device_fd_;
     const int socket_fd_;
     const DataPlaneSettings settings_;
     const size_t receive_limit_;  // largest inner packet accepted from the network
     PeerTable table_;
+    std::unique_ptr<Forwarding> forwarding_;
+    std::unique_ptr<Protocol> protocol_;
     TunnelCounters counters_;
-    bool table_changed_ = true;
-    int roam_lines_left_ = 1;  // refilled by the timer: the roaming log is rate-limited
-    uint64_t roams_not_logged_ = 0;
 
     UniqueFd epoll_;
     UniqueFd wakeup_;  // eventfd: commands queued or stop requested
-    UniqueFd timer_;   // timerfd: learned-peer expiry and keepalives
+    UniqueFd timer_;   // timerfd: the tick
     UniqueFd events_;  // eventfd: tells the control plane that the peer views changed
     DeviceReadBatch device_reads_;
     UdpSendQueue send_queue_;

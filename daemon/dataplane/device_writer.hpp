@@ -5,8 +5,8 @@
 #include <span>
 #include <vector>
 
-#include "dataplane/peer.hpp"
 #include "offload/coalescer.hpp"
+#include "peers/peer.hpp"
 
 namespace tunlab {
 

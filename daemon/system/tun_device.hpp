@@ -4,11 +4,10 @@
 #include <optional>
 #include <string>
 
+#include "model/tunnel_settings.hpp"
 #include "util/unique_fd.hpp"
 
 namespace tunlab {
-
-enum class DeviceMode { Tun, Tap };
 
 // What the kernel agreed to hand us through a TUN device opened with IFF_VNET_HDR. Every
 // packet read or written then starts with a virtio_net_hdr; `tso` lets the kernel give us

@@ -42,7 +42,7 @@ size_t UdpReceiveBatch::receive(int fd) {
     return received > 0 ? static_cast<size_t>(received) : 0;
 }
 
-UdpReceiveBatch::Message UdpReceiveBatch::message(size_t index) const {
+UdpReceiveBatch::Message UdpReceiveBatch::message(size_t index) {
     const mmsghdr& entry = headers_[index];
     const msghdr& header = entry.msg_hdr;
     size_t segment_size = 0;

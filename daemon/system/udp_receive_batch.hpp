@@ -16,7 +16,7 @@ namespace tunlab {
 class UdpReceiveBatch {
   public:
     struct Message {
-        std::span<const uint8_t> data;
+        std::span<uint8_t> data;  // writable: a protocol may decrypt in place
         const sockaddr* from;
         socklen_t from_length;
         size_t segment_size;  // 0: one datagram
@@ -28,9 +28,9 @@ class UdpReceiveBatch {
     // Receives what is queued without waiting; returns how many messages arrived (0 when
     // there was nothing, or an error such as a queued ICMP report).
     size_t receive(int fd);
-    Message message(size_t index) const;
+    Message message(size_t index);
 
-    // Calls visit(std::span<const uint8_t>) for each datagram of `message`, in order.
+    // Calls visit(std::span<uint8_t>) for each datagram of `message`, in order.
     template <typename Visit>
     static void for_each_datagram(const Message& message, Visit&& visit) {
         if (message.segment_size == 0 || message.data.size() <= message.segment_size) {

@@ -3,7 +3,7 @@
 #include <optional>
 #include <string>
 
-#include "dataplane/peer.hpp"
+#include "peers/peer.hpp"
 
 namespace tunlab::bus {
 

@@ -4,7 +4,7 @@
 #include <tunlab/Peer_adaptor.h>
 
 #include "core/tunnel.hpp"
-#include "dataplane/peer.hpp"
+#include "peers/peer.hpp"
 #include "service/gated_object.hpp"
 
 namespace tunlab::bus {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/tunnel.hpp"
-#include "dataplane/peer.hpp"
+#include "peers/peer.hpp"
 #include "service/peer_object.hpp"
 
 namespace tunlab::bus {

@@ -1,5 +1,5 @@
 // libFuzzer target: the data plane's checks of datagrams that arrive from the network
-// (daemon/dataplane/packet.hpp).
+// (daemon/peers/inner_packet.hpp).
 //
 // Input: 2 bytes big-endian MTU, then the datagram. The same datagram goes through
 // validate_ip_packet (TUN mode), validate_ethernet_frame (TAP mode) and read_ip_addresses, and
@@ -11,8 +11,8 @@
 #include <span>
 #include <variant>
 
-#include "dataplane/packet.hpp"
 #include "fuzz_check.hpp"
+#include "peers/inner_packet.hpp"
 
 namespace {
 

@@ -1,5 +1,3 @@
-#include "dataplane/packet.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "parse_helpers.hpp"
+#include "peers/inner_packet.hpp"
 
 namespace tunlab {
 namespace {

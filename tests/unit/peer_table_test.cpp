@@ -1,4 +1,4 @@
-#include "dataplane/peer_table.hpp"
+#include "peers/peer_table.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

@@ -5,22 +5,11 @@
 #include <optional>
 #include <vector>
 
-#include "dataplane/counters.hpp"
+#include "model/tunnel_settings.hpp"
 #include "net/endpoint.hpp"
-#include "net/ip_address.hpp"
+#include "peers/counters.hpp"
 
 namespace tunlab {
-
-using PeerId = uint64_t;
-
-// What the control plane says about a peer.
-struct PeerConfig {
-    std::optional<Endpoint> endpoint;
-    std::vector<Prefix> allowed_ips;
-    uint16_t keepalive_seconds = 0;
-
-    bool operator==(const PeerConfig&) const = default;
-};
 
 // A peer as the data plane keeps it. Only the tunnel's data-plane thread reads or writes the
 // fields; the counters are also read by other threads (see Counter).

@@ -1,4 +1,4 @@
-#include "dataplane/counters.hpp"
+#include "peers/counters.hpp"
 
 #include <chrono>
 

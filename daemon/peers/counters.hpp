@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "dataplane/drop_reason.hpp"
+#include "model/drop_reason.hpp"
 
 namespace tunlab {
 

@@ -1,4 +1,4 @@
-#include "dataplane/packet.hpp"
+#include "peers/inner_packet.hpp"
 
 namespace tunlab {
 

@@ -1,4 +1,4 @@
-#include "dataplane/mac_table.hpp"
+#include "peers/mac_table.hpp"
 
 namespace tunlab {
 

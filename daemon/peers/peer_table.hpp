@@ -6,10 +6,10 @@
 #include <memory>
 #include <unordered_map>
 
-#include "dataplane/mac_table.hpp"
-#include "dataplane/peer.hpp"
 #include "net/endpoint.hpp"
 #include "net/prefix_table.hpp"
+#include "peers/mac_table.hpp"
+#include "peers/peer.hpp"
 
 namespace tunlab {
 
@@ -70,6 +70,8 @@ class PeerTable {
     }
 
     size_t learned_count() const { return learned_count_; }
+    // Whether anything the views show changed since the last make_views().
+    bool changed() const { return !views_; }
     // The peers as they are now, in id order. Only views of peers changed since the last call
     // are built anew; with no change at all, the same snapshot comes back.
     std::shared_ptr<const PeerViews> make_views();

@@ -6,7 +6,7 @@
 #include <list>
 #include <unordered_map>
 
-#include "dataplane/peer.hpp"
+#include "peers/peer.hpp"
 
 namespace tunlab {
 

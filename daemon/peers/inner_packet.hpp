@@ -6,7 +6,7 @@
 #include <span>
 #include <variant>
 
-#include "dataplane/drop_reason.hpp"
+#include "model/drop_reason.hpp"
 #include "net/ip_address.hpp"
 
 namespace tunlab {

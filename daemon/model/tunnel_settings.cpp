@@ -1,0 +1,40 @@
+#include "model/tunnel_settings.hpp"
+
+#include <algorithm>
+
+namespace tunlab {
+
+namespace {
+
+constexpr uint32_t kIpv4OuterOverhead = 28;  // IPv4 header + UDP header
+constexpr uint32_t kIpv6OuterOverhead = 48;  // IPv6 header + UDP header
+constexpr uint32_t kDefaultPathMtu = 1500;
+constexpr uint32_t kEthernetOverhead = 14;  // TAP mode: each datagram carries the frame header
+
+}  // namespace
+
+uint32_t TunnelConfig::effective_mtu() const {
+    return effective_mtu(std::any_of(peers.begin(), peers.end(), [](const PeerConfig& peer) {
+        return peer.endpoint && peer.endpoint->is_ipv6();
+    }));
+}
+
+uint32_t TunnelConfig::effective_mtu(bool ipv6_peer_endpoint) const {
+    if (mtu) {
+        return *mtu;
+    }
+    const bool ipv6_outer =
+        (listen_address.family == Family::V6 && !listen_address.is_unspecified()) ||
+        ipv6_peer_endpoint;
+    const uint32_t ethernet = mode == DeviceMode::Tap ? kEthernetOverhead : 0;
+    return kDefaultPathMtu - (ipv6_outer ? kIpv6OuterOverhead : kIpv4OuterOverhead) - ethernet;
+}
+
+std::string TunnelConfig::interface_or_template() const {
+    if (!interface.empty()) {
+        return interface;
+    }
+    return mode == DeviceMode::Tun ? "tun%d" : "tap%d";
+}
+
+}  // namespace tunlab
