@@ -4,12 +4,14 @@
 #include <tunlab/Peer_proxy.h>
 #include <tunlab/Tunnel_proxy.h>
 
+#include "common/names.hpp"
+
 namespace tunlabctl {
 
 namespace {
 
-constexpr const char* kBusName = "org.tunlab1";
-constexpr const char* kManagerPath = "/org/tunlab1";
+using tunlab::bus::kBusName;
+using tunlab::bus::kManagerPath;
 
 // The generated proxies want a handler for every signal; tunlabctl's `monitor` listens with
 // one match rule instead, so these stay empty.
@@ -69,16 +71,17 @@ std::map<std::string, sdbus::Variant> Api::get_all(const std::string& path,
 }
 
 std::string Api::version() {
-    return property<std::string>(get_all(kManagerPath, "org.tunlab1.Manager"), "Version");
+    return property<std::string>(get_all(kManagerPath, org::tunlab1::Manager_proxy::INTERFACE_NAME),
+                                 "Version");
 }
 
 std::vector<std::string> Api::tunnel_paths() {
     return paths_to_strings(property<std::vector<sdbus::ObjectPath>>(
-        get_all(kManagerPath, "org.tunlab1.Manager"), "Tunnels"));
+        get_all(kManagerPath, org::tunlab1::Manager_proxy::INTERFACE_NAME), "Tunnels"));
 }
 
 TunnelInfo Api::tunnel(const std::string& path) {
-    const auto all = get_all(path, "org.tunlab1.Tunnel");
+    const auto all = get_all(path, org::tunlab1::Tunnel_proxy::INTERFACE_NAME);
     TunnelInfo info;
     info.path = path;
     info.name = property<std::string>(all, "Name");
@@ -97,7 +100,7 @@ TunnelInfo Api::tunnel(const std::string& path) {
 }
 
 PeerInfo Api::peer(const std::string& path) {
-    const auto all = get_all(path, "org.tunlab1.Peer");
+    const auto all = get_all(path, org::tunlab1::Peer_proxy::INTERFACE_NAME);
     PeerInfo info;
     info.path = path;
     info.endpoint = property<std::string>(all, "Endpoint");

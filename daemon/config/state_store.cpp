@@ -90,8 +90,9 @@ void StateStore::save(const std::string& name, TunnelState::Origin origin,
 }
 
 void StateStore::erase(const std::string& name) const {
-    std::error_code ignored;
-    std::filesystem::remove(directory_ / (name + ".json"), ignored);
+    // remove() is not an error for a file that is not there; anything else is.
+    std::filesystem::remove(directory_ / (name + ".json"));
+    fsync_directory(directory_);
 }
 
 }  // namespace tunlab

@@ -40,6 +40,7 @@ class StateStore {
     void save(const std::string& name, TunnelState::Origin origin,
               const std::optional<TunnelConfig>& base,
               const std::optional<TunnelConfig>& current) const;
+    // Throws std::filesystem::filesystem_error if the state cannot be removed.
     void erase(const std::string& name) const;
 
   private:

@@ -178,20 +178,25 @@ InterfaceAddress parse_interface_address(const std::string& text, const std::str
     return *address;
 }
 
+Endpoint parse_endpoint(const std::string& text, const std::string& field,
+                        const IpAddress& listen_address) {
+    std::string why;
+    auto endpoint = Endpoint::parse(text, &why);
+    if (!endpoint) {
+        throw ConfigError(field, "'" + quote_input(text) + "': " + why);
+    }
+    if (endpoint->is_ipv6() && listen_address.family == Family::V4) {
+        throw ConfigError(field, "an IPv6 endpoint needs an IPv6 listen_address (such as ::)");
+    }
+    return *endpoint;
+}
+
 PeerConfig peer_config_from_json(const json& object, const std::string& path,
                                  const IpAddress& listen_address) {
     ObjectReader reader(object, path);
     PeerConfig peer;
     if (auto endpoint = reader.string("endpoint")) {
-        std::string why;
-        peer.endpoint = Endpoint::parse(*endpoint, &why);
-        if (!peer.endpoint) {
-            throw ConfigError(reader.field("endpoint"), "'" + quote_input(*endpoint) + "': " + why);
-        }
-        if (peer.endpoint->is_ipv6() && listen_address.family == Family::V4) {
-            throw ConfigError(reader.field("endpoint"),
-                              "an IPv6 endpoint needs an IPv6 listen_address (such as ::)");
-        }
+        peer.endpoint = parse_endpoint(*endpoint, reader.field("endpoint"), listen_address);
     }
     reader.strings("allowed_ips", [&](const std::string& text, const std::string& field) {
         peer.allowed_ips.push_back(parse_prefix(text, field));
@@ -232,15 +237,20 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
         config.interface = *interface;
     }
     if (auto mode = reader.string("mode")) {
-        if (*mode != "tun" && *mode != "tap") {
+        const auto named = device_mode_named(*mode);
+        if (!named) {
             throw ConfigError("mode",
                               "'" + quote_input(*mode) + "' is neither \"tun\" nor \"tap\"");
         }
-        config.mode = *mode == "tun" ? DeviceMode::Tun : DeviceMode::Tap;
+        config.mode = *named;
     }
-    if (auto protocol = reader.string("protocol"); protocol && *protocol != "plain") {
-        throw ConfigError("protocol",
-                          "'" + quote_input(*protocol) + "' is not supported (only \"plain\")");
+    if (auto protocol = reader.string("protocol")) {
+        const auto named = protocol_named(*protocol);
+        if (!named) {
+            throw ConfigError("protocol",
+                              "'" + quote_input(*protocol) + "' is not supported (only \"plain\")");
+        }
+        config.protocol = *named;
     }
     reader.strings("addresses", [&](const std::string& text, const std::string& field) {
         config.addresses.push_back(parse_interface_address(text, field));
@@ -295,8 +305,8 @@ json tunnel_config_to_json(const TunnelConfig& config) {
     if (!config.interface.empty()) {
         object["interface"] = config.interface;
     }
-    object["mode"] = config.mode == DeviceMode::Tun ? "tun" : "tap";
-    object["protocol"] = "plain";
+    object["mode"] = to_string(config.mode);
+    object["protocol"] = to_string(config.protocol);
     object["addresses"] = json::array();
     for (const auto& address : config.addresses) {
         object["addresses"].push_back(address.to_string());

@@ -35,6 +35,10 @@ PeerConfig peer_config_from_json(const nlohmann::json& json, const std::string& 
                                  const IpAddress& listen_address);
 nlohmann::json peer_config_to_json(const PeerConfig& peer);
 
+// Checks one endpoint for a tunnel listening on `listen_address` (an IPv6 endpoint needs an
+// IPv6 socket); `field` names it in the error.
+Endpoint parse_endpoint(const std::string& text, const std::string& field,
+                        const IpAddress& listen_address);
 // Checks one interface address / route / allowed-IP text; `field` names it in the error.
 InterfaceAddress parse_interface_address(const std::string& text, const std::string& field);
 Prefix parse_prefix(const std::string& text, const std::string& field);

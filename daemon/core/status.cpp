@@ -32,7 +32,7 @@ nlohmann::json status_json(const TunnelManager& manager) {
     for (const auto& [name, tunnel] : manager.tunnels()) {
         nlohmann::json entry;
         entry["interface"] = tunnel->interface_name();
-        entry["mode"] = tunnel->mode() == DeviceMode::Tun ? "tun" : "tap";
+        entry["mode"] = to_string(tunnel->mode());
         entry["listen_port"] = tunnel->listen_port();
         entry["mtu"] = tunnel->mtu();
         entry["counters"] = tunnel->counters();

@@ -1,5 +1,7 @@
 #include "core/tunnel.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 
@@ -39,6 +41,7 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink, bool offload)
     }
     DataPlaneSettings settings;
     settings.mode = config_.mode;
+    settings.protocol = config_.protocol;
     settings.mtu = mtu_;
     settings.learning.enabled = config_.learn_peers;
     settings.learning.max_peers = config_.max_learned_peers;
@@ -132,32 +135,57 @@ void Tunnel::execute(DataPlane::Command command) {
     require_data_plane(data_plane_->execute(std::move(command)));
 }
 
-void Tunnel::changed() {
+IpAddress Tunnel::socket_address() const {
+    if (socket_.family() == AF_INET && config_.listen_address.family == Family::V6) {
+        return *IpAddress::parse("0.0.0.0");
+    }
+    return config_.listen_address;
+}
+
+uint32_t Tunnel::fitting_mtu() const {
     // Without an MTU of its own, the tunnel keeps the default that fits its peers: adding a
     // peer with an IPv6 endpoint lowers it, so that full-size packets are not fragmented.
-    if (!config_.mtu) {
-        // Not config().effective_mtu(): that would copy every peer on every change.
-        const uint32_t fitting = config_.effective_mtu(configured_peers_.any_ipv6_endpoint());
-        if (fitting != mtu_) {
-            try {
-                netlink_.set_mtu(device_.index(), fitting);
-                mtu_ = fitting;
-            } catch (const std::system_error& error) {
-                throw failed("set MTU " + std::to_string(fitting), error);
-            }
-        }
+    // Not config().effective_mtu(): that would copy every peer on every change.
+    return config_.mtu ? *config_.mtu
+                       : config_.effective_mtu(configured_peers_.any_ipv6_endpoint());
+}
+
+void Tunnel::set_mtu(uint32_t mtu) {
+    if (mtu == mtu_) {
+        return;
     }
-    if (change_listener_) {
-        change_listener_(*this);
+    try {
+        netlink_.set_mtu(device_.index(), mtu);
+        mtu_ = mtu;
+    } catch (const std::system_error& error) {
+        throw failed("set MTU " + std::to_string(mtu), error);
+    }
+}
+
+template <typename Apply, typename Undo>
+void Tunnel::commit(Apply&& apply, Undo&& undo) {
+    apply();  // throws having changed nothing
+    const uint32_t mtu_before = mtu_;
+    try {
+        set_mtu(fitting_mtu());
+        if (change_listener_) {
+            change_listener_(*this);
+        }
+    } catch (...) {
+        try {
+            undo();
+            set_mtu(mtu_before);
+        } catch (const std::exception& error) {
+            // Kernel or data plane refusing to go back where they were a moment ago: say so,
+            // the caller still gets the first error.
+            log::error("tunnel ", config_.name,
+                       ": could not undo a change that failed: ", error.what());
+        }
+        throw;
     }
 }
 
 void Tunnel::check_peer(PeerId id, const PeerConfig& peer) const {
-    if (peer.endpoint && !peer.endpoint->for_socket_family(socket_.family())) {
-        throw RequestError(ErrorKind::InvalidArgument,
-                           "endpoint: " + peer.endpoint->to_string() +
-                               " is IPv6 but the tunnel listens on IPv4 only");
-    }
     configured_peers_.check(id, peer);
 }
 
@@ -174,59 +202,78 @@ std::shared_ptr<const PeerView> Tunnel::find_peer(PeerId id) const {
                        "tunnel " + config_.name + " has no peer " + std::to_string(id));
 }
 
+void Tunnel::put_peer(PeerId id, const PeerConfig& in_data_plane,
+                      const std::optional<PeerConfig>& configured) {
+    execute([id, in_data_plane](PeerTable& table) { table.upsert(id, in_data_plane); });
+    if (configured) {
+        configured_peers_.set(id, *configured);
+    }
+}
+
 PeerId Tunnel::add_peer(const PeerConfig& peer) {
     const PeerId id = data_plane_->allocate_peer_id();
     check_peer(id, peer);
-    execute([id, peer](PeerTable& table) { table.upsert(id, peer); });
-    configured_peers_.set(id, peer);
-    changed();
+    commit([&] { put_peer(id, peer, peer); },
+           [&] {
+               configured_peers_.erase(id);
+               execute([id](PeerTable& table) { table.remove(id); });
+           });
     return id;
 }
 
 void Tunnel::remove_peer(PeerId id) {
-    find_peer(id);
-    execute([id](PeerTable& table) { table.remove(id); });
-    configured_peers_.erase(id);
-    changed();
+    const auto view = find_peer(id);
+    const PeerConfig* configured = configured_peers_.find(id);
+    if (configured == nullptr) {
+        // A learned peer: nothing saved says it exists.
+        execute([id](PeerTable& table) { table.remove(id); });
+        return;
+    }
+    const PeerConfig saved = *configured;
+    commit(
+        [&] {
+            execute([id](PeerTable& table) { table.remove(id); });
+            configured_peers_.erase(id);
+        },
+        [&] { put_peer(id, view->config, saved); });
+}
+
+template <typename Edit>
+void Tunnel::edit_peer(PeerId id, Edit&& edit) {
+    const auto view = find_peer(id);
+    PeerConfig requested = view->config;
+    edit(requested);
+    check_peer(id, requested);
+    std::optional<PeerConfig> configured_before;
+    std::optional<PeerConfig> configured_after;
+    if (const PeerConfig* configured = configured_peers_.find(id)) {
+        configured_before = *configured;
+        configured_after = *configured;
+        edit(*configured_after);
+    }
+    commit(
+        [&] {
+            // Onto the peer as the data plane has it now: its endpoint may have roamed.
+            execute([id, edit](PeerTable& table) {
+                if (Peer* peer = table.find(id)) {
+                    PeerConfig updated = peer->config;
+                    edit(updated);
+                    table.upsert(id, updated);
+                }
+            });
+            if (configured_after) {
+                configured_peers_.set(id, *configured_after);
+            }
+        },
+        [&] { put_peer(id, view->config, configured_before); });
 }
 
 void Tunnel::set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoint) {
-    PeerConfig requested = find_peer(id)->config;
-    requested.endpoint = endpoint;
-    check_peer(id, requested);
-    execute([id, endpoint](PeerTable& table) {
-        if (Peer* peer = table.find(id)) {
-            PeerConfig updated = peer->config;
-            updated.endpoint = endpoint;
-            table.upsert(id, updated);
-        }
-    });
-    if (const PeerConfig* configured = configured_peers_.find(id)) {
-        PeerConfig updated = *configured;
-        updated.endpoint = endpoint;
-        configured_peers_.set(id, updated);
-    }
-    changed();
+    edit_peer(id, [endpoint](PeerConfig& peer) { peer.endpoint = endpoint; });
 }
 
 void Tunnel::set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_ips) {
-    PeerConfig requested = find_peer(id)->config;
-    requested.allowed_ips = allowed_ips;
-    check_peer(id, requested);
-    execute([id, allowed_ips](PeerTable& table) {
-        if (Peer* peer = table.find(id)) {
-            // Keep the endpoint the peer has now: it may have roamed.
-            PeerConfig updated = peer->config;
-            updated.allowed_ips = allowed_ips;
-            table.upsert(id, updated);
-        }
-    });
-    if (const PeerConfig* configured = configured_peers_.find(id)) {
-        PeerConfig updated = *configured;
-        updated.allowed_ips = allowed_ips;
-        configured_peers_.set(id, updated);
-    }
-    changed();
+    edit_peer(id, [allowed_ips](PeerConfig& peer) { peer.allowed_ips = allowed_ips; });
 }
 
 void Tunnel::add_address(const InterfaceAddress& address) {
@@ -239,13 +286,19 @@ void Tunnel::add_address(const InterfaceAddress& address) {
                                                          " is already on " + device_.name() +
                                                          " as " + same_address->to_string());
     }
-    try {
-        netlink_.add_address(device_.index(), address);
-    } catch (const std::system_error& error) {
-        throw failed("add address " + address.to_string(), error);
-    }
-    config_.addresses.push_back(address);
-    changed();
+    commit(
+        [&] {
+            try {
+                netlink_.add_address(device_.index(), address);
+            } catch (const std::system_error& error) {
+                throw failed("add address " + address.to_string(), error);
+            }
+            config_.addresses.push_back(address);
+        },
+        [&] {
+            config_.addresses.pop_back();
+            netlink_.remove_address(device_.index(), address);
+        });
 }
 
 void Tunnel::remove_address(const InterfaceAddress& address) {
@@ -254,16 +307,23 @@ void Tunnel::remove_address(const InterfaceAddress& address) {
         throw RequestError(ErrorKind::NotFound, "cidr: " + address.to_string() +
                                                     " is not an address of tunnel " + config_.name);
     }
-    try {
-        netlink_.remove_address(device_.index(), address);
-    } catch (const std::system_error& error) {
-        // Someone removed it behind our back: it is gone either way.
-        if (error.code().value() != EADDRNOTAVAIL) {
-            throw failed("remove address " + address.to_string(), error);
-        }
-    }
-    config_.addresses.erase(position);
-    changed();
+    const auto index = position - config_.addresses.begin();
+    commit(
+        [&] {
+            try {
+                netlink_.remove_address(device_.index(), address);
+            } catch (const std::system_error& error) {
+                // Someone removed it behind our back: it is gone either way.
+                if (error.code().value() != EADDRNOTAVAIL) {
+                    throw failed("remove address " + address.to_string(), error);
+                }
+            }
+            config_.addresses.erase(config_.addresses.begin() + index);
+        },
+        [&] {
+            netlink_.add_address(device_.index(), address);
+            config_.addresses.insert(config_.addresses.begin() + index, address);
+        });
 }
 
 void Tunnel::add_route(const Prefix& destination) {
@@ -273,13 +333,19 @@ void Tunnel::add_route(const Prefix& destination) {
                                                          " is already routed into " +
                                                          device_.name());
     }
-    try {
-        netlink_.add_route(device_.index(), destination);
-    } catch (const std::system_error& error) {
-        throw failed("add route " + destination.to_string(), error);
-    }
-    config_.routes.push_back(destination);
-    changed();
+    commit(
+        [&] {
+            try {
+                netlink_.add_route(device_.index(), destination);
+            } catch (const std::system_error& error) {
+                throw failed("add route " + destination.to_string(), error);
+            }
+            config_.routes.push_back(destination);
+        },
+        [&] {
+            config_.routes.pop_back();
+            netlink_.remove_route(device_.index(), destination);
+        });
 }
 
 void Tunnel::remove_route(const Prefix& destination) {
@@ -288,15 +354,22 @@ void Tunnel::remove_route(const Prefix& destination) {
         throw RequestError(ErrorKind::NotFound, "destination: " + destination.to_string() +
                                                     " is not a route of tunnel " + config_.name);
     }
-    try {
-        netlink_.remove_route(device_.index(), destination);
-    } catch (const std::system_error& error) {
-        if (error.code().value() != ESRCH) {
-            throw failed("remove route " + destination.to_string(), error);
-        }
-    }
-    config_.routes.erase(position);
-    changed();
+    const auto index = position - config_.routes.begin();
+    commit(
+        [&] {
+            try {
+                netlink_.remove_route(device_.index(), destination);
+            } catch (const std::system_error& error) {
+                if (error.code().value() != ESRCH) {
+                    throw failed("remove route " + destination.to_string(), error);
+                }
+            }
+            config_.routes.erase(config_.routes.begin() + index);
+        },
+        [&] {
+            netlink_.add_route(device_.index(), destination);
+            config_.routes.insert(config_.routes.begin() + index, destination);
+        });
 }
 
 void Tunnel::reset_counters() {

@@ -42,7 +42,11 @@ class Tunnel {
     uint32_t mtu() const { return mtu_; }
     // Cheap reads of single settings: config() copies every configured peer.
     DeviceMode mode() const { return config_.mode; }
+    ProtocolKind protocol() const { return config_.protocol; }
     const IpAddress& listen_address() const { return config_.listen_address; }
+    // What the socket listens on: the listen address, or 0.0.0.0 where "::" fell back to
+    // IPv4 (a kernel without IPv6). Endpoints of peers must be of its family.
+    IpAddress socket_address() const;
     const std::vector<InterfaceAddress>& addresses() const { return config_.addresses; }
     const std::vector<Prefix>& routes() const { return config_.routes; }
     bool running() const { return data_plane_->running(); }
@@ -51,8 +55,8 @@ class Tunnel {
     int events_fd() const { return data_plane_->events_fd(); }
     void consume_events() { data_plane_->consume_events(); }
 
-    // Called after every change to the configuration, e.g. to save it; what it throws
-    // reaches the caller of the change.
+    // Called after every change to the configuration, to save it; if it throws, the change is
+    // taken back and the error reaches the caller of the change (see commit()).
     void set_change_listener(std::function<void(const Tunnel&)> listener) {
         change_listener_ = std::move(listener);
     }
@@ -70,11 +74,25 @@ class Tunnel {
   private:
     void configure_device(const TunnelConfig& wanted);
     void undo_device_configuration() noexcept;
+    // Every change goes through here: `apply` makes it (or throws having changed nothing), the
+    // MTU follows the peers, and the change listener saves it; if either fails, `undo` takes
+    // the change back and the error goes on. So a change that fails changed nothing, and one
+    // that returns is saved.
+    template <typename Apply, typename Undo>
+    void commit(Apply&& apply, Undo&& undo);
+    uint32_t fitting_mtu() const;
+    void set_mtu(uint32_t mtu);
     void check_peer(PeerId id, const PeerConfig& peer) const;
     std::shared_ptr<const PeerView> find_peer(PeerId id) const;
+    // Peer `id` as `in_data_plane` in the data plane and, if set, as `configured` in the
+    // configuration.
+    void put_peer(PeerId id, const PeerConfig& in_data_plane,
+                  const std::optional<PeerConfig>& configured);
+    // Changes one thing about a peer, by `edit(PeerConfig&)`, wherever the peer is kept.
+    template <typename Edit>
+    void edit_peer(PeerId id, Edit&& edit);
     void execute(DataPlane::Command command);
     void require_data_plane(bool responded) const;
-    void changed();
 
     TunnelConfig config_;  // peers live in configured_peers_
     uint32_t mtu_ = 0;

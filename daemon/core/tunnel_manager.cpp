@@ -2,9 +2,8 @@
 
 #include <malloc.h>
 
-#include <set>
-
 #include "core/error.hpp"
+#include "core/reconcile.hpp"
 #include "util/log.hpp"
 
 namespace tunlab {
@@ -26,45 +25,32 @@ TunnelManager::ApplyResult TunnelManager::apply(const std::vector<TunnelConfig>&
     for (const auto& [name, state] : states) {
         saved_.emplace(name, Saved{state.origin, state.base});
     }
-    // Work out what should run: name → config.
-    std::map<std::string, TunnelConfig> wanted;
-    std::set<std::string> named_by_file;
+    Reconciliation plan = reconcile(files, states);
+    for (const auto& note : plan.notes) {
+        if (note.warning) {
+            log::warning(note.text);
+        } else {
+            log::notice(note.text);
+        }
+    }
     // At start-up and reload nobody waits for an answer: a state that cannot be saved is
     // logged, and the tunnel runs anyway.
-    auto save_or_log = [this](const std::string& name, const TunnelState& state) {
+    for (const auto& [name, state] : plan.saves) {
         try {
             save(name, state);
         } catch (const RequestError& error) {
             log::error(error.what());
         }
-    };
-    for (const auto& file : files) {
-        named_by_file.insert(file.name);
-        const auto state = states.find(file.name);
-        if (state == states.end()) {
-            save_or_log(file.name, TunnelState{TunnelState::Origin::File, file, file});
-            wanted.emplace(file.name, file);
-        } else if (state->second.origin == TunnelState::Origin::Bus) {
-            log::warning("tunnel ", file.name, ": a tunnel of that name was created over the bus; ",
-                         "its configuration file is ignored");
-            wanted.emplace(file.name, *state->second.current);
-        } else if (state->second.base != file) {
-            log::notice("tunnel ", file.name, ": configuration file changed; the tunnel ",
-                        "follows it (changes made over the bus, if any, are dropped)");
-            save_or_log(file.name, TunnelState{TunnelState::Origin::File, file, file});
-            wanted.emplace(file.name, file);
-        } else if (state->second.current) {
-            wanted.emplace(file.name, *state->second.current);
-        }  // else: deleted over the bus, and the file has not changed since
     }
-    for (const auto& [name, state] : states) {
-        if (state.origin == TunnelState::Origin::File && !named_by_file.contains(name)) {
-            store_.erase(name);  // its file is gone
-            saved_.erase(name);
-        } else if (state.origin == TunnelState::Origin::Bus && state.current) {
-            wanted.emplace(name, *state.current);
+    for (const auto& name : plan.erases) {
+        try {
+            store_.erase(name);
+        } catch (const std::exception& error) {
+            log::error("tunnel ", name, ": cannot remove its saved state: ", error.what());
         }
+        saved_.erase(name);
     }
+    auto& wanted = plan.wanted;
 
     ApplyResult result;
     for (auto position = tunnels_.begin(); position != tunnels_.end();) {
@@ -184,7 +170,12 @@ void TunnelManager::remove(const std::string& name) {
         // Remember the deletion for as long as the file stays as it is.
         write(name, TunnelState::Origin::File, state->second.base, std::nullopt);
     } else {
-        store_.erase(name);
+        try {
+            store_.erase(name);
+        } catch (const std::exception& error) {
+            throw RequestError(ErrorKind::Failed, "cannot remove the saved state of tunnel " +
+                                                      name + ": " + error.what());
+        }
         saved_.erase(name);
     }
     tunnels_.erase(running);

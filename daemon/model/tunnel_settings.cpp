@@ -13,6 +13,36 @@ constexpr uint32_t kEthernetOverhead = 14;  // TAP mode: each datagram carries t
 
 }  // namespace
 
+std::string_view to_string(DeviceMode mode) {
+    return mode == DeviceMode::Tun ? "tun" : "tap";
+}
+
+std::string_view to_string(ProtocolKind protocol) {
+    switch (protocol) {
+        case ProtocolKind::Plain:
+            break;
+    }
+    return "plain";
+}
+
+std::optional<DeviceMode> device_mode_named(std::string_view name) {
+    for (const DeviceMode mode : {DeviceMode::Tun, DeviceMode::Tap}) {
+        if (name == to_string(mode)) {
+            return mode;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<ProtocolKind> protocol_named(std::string_view name) {
+    for (const ProtocolKind protocol : {ProtocolKind::Plain}) {
+        if (name == to_string(protocol)) {
+            return protocol;
+        }
+    }
+    return std::nullopt;
+}
+
 uint32_t TunnelConfig::effective_mtu() const {
     return effective_mtu(std::any_of(peers.begin(), peers.end(), [](const PeerConfig& peer) {
         return peer.endpoint && peer.endpoint->is_ipv6();

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/endpoint.hpp"
@@ -19,6 +20,12 @@ enum class DeviceMode { Tun, Tap };
 
 // What the wire carries. Only the lab's: one inner packet per datagram, nothing added.
 enum class ProtocolKind { Plain };
+
+// The names the files and the API use ("tun", "tap"; "plain"), and back.
+std::string_view to_string(DeviceMode mode);
+std::string_view to_string(ProtocolKind protocol);
+std::optional<DeviceMode> device_mode_named(std::string_view name);
+std::optional<ProtocolKind> protocol_named(std::string_view name);
 
 // Names a peer within its tunnel for the tunnel's whole life (never reused).
 using PeerId = uint64_t;

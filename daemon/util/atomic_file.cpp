@@ -75,11 +75,13 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
         ::unlink(temporary.c_str());
         throw;
     }
-    const auto parent =
-        path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-    UniqueFd directory(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (directory.valid()) {
-        ::fsync(directory.get());
+    fsync_directory(path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path());
+}
+
+void fsync_directory(const std::filesystem::path& directory) {
+    UniqueFd handle(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (handle.valid()) {
+        ::fsync(handle.get());
     }
 }
 

@@ -16,6 +16,10 @@ namespace tunlab {
 void write_file_atomically(const std::filesystem::path& path, std::string_view content,
                            mode_t mode = 0644);
 
+// Makes the renames and removals in `directory` durable (best effort: a directory that cannot
+// be opened is left as it is).
+void fsync_directory(const std::filesystem::path& directory);
+
 // Removes the temporary files that write_file_atomically() leaves behind when the process dies
 // between creating and renaming one ("<name>.tmp.<random>"); symlinks are removed, not
 // followed. Returns how many.

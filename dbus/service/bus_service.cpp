@@ -8,9 +8,9 @@
 namespace tunlab::bus {
 
 BusService::BusService(TunnelManager& manager, std::string version, Authorizer authorizer)
-    : manager_(manager),
-      version_(std::move(version)),
-      authorizer_(std::move(authorizer)),
+    : authorizer_(std::move(authorizer)),
+      context_{manager, std::move(version), ObjectPolicy{authorizer_, signals_sent_},
+               [this] { sync(); }},
       // Asking for the name while connecting: sdbus-c++ 1.2 then owns it before any object
       // is visible, so no client can see a half-registered service.
       connection_(sdbus::createSystemBusConnection(kBusName)) {
@@ -22,7 +22,7 @@ BusService::BusService(TunnelManager& manager, std::string version, Authorizer a
     materialize_match_ = connection_->addMatch(
         std::string("type='method_call',path_namespace='") + kTunnelsPath + "'",
         [this](sdbus::Message& message) { materialize_target(message); });
-    manager_object_ = std::make_unique<ManagerObject>(*connection_, *this);
+    manager_object_ = std::make_unique<ManagerObject>(*connection_, context_);
     sync();
     // Setting up thousands of peers leaves freed temporaries behind that malloc keeps; give
     // them back once, while nothing else is going on.
@@ -78,7 +78,7 @@ size_t BusService::sync() {
     bool changed = false;
     // Objects whose tunnel is gone, or was replaced by a restart, go first.
     for (auto position = tunnels_.begin(); position != tunnels_.end();) {
-        const Tunnel* current = manager_.find(position->first);
+        const Tunnel* current = context_.manager.find(position->first);
         if (current == nullptr || current->serial() != position->second->tunnel_serial()) {
             const std::string name = position->first;
             position = tunnels_.erase(position);
@@ -88,16 +88,17 @@ size_t BusService::sync() {
             ++position;
         }
     }
-    for (const auto& [name, tunnel] : manager_.tunnels()) {
+    for (const auto& [name, tunnel] : context_.manager.tunnels()) {
         auto found = tunnels_.find(name);
         if (found == tunnels_.end()) {
             found =
-                tunnels_.emplace(name, std::make_unique<TunnelObject>(*connection_, *this, *tunnel))
+                tunnels_
+                    .emplace(name, std::make_unique<TunnelObject>(*connection_, context_, *tunnel))
                     .first;
             manager_object_->emitTunnelAdded(tunnel_path(name), name);
             changed = true;
         }
-        found->second->sync_peers();
+        found->second->sync();
     }
     if (changed) {
         manager_object_->emit_tunnels_changed();

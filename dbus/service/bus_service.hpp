@@ -10,14 +10,17 @@
 
 #include "core/tunnel_manager.hpp"
 #include "service/authorization.hpp"
+#include "service/bus_context.hpp"
 #include "service/manager_object.hpp"
 #include "service/tunnel_object.hpp"
 
 namespace tunlab::bus {
 
 // The org.tunlab1 API on the system bus, served from the daemon's control loop: the loop
-// polls fd() with events() until deadline_ms(), then calls process(). The bus objects mirror
-// the TunnelManager; after anything changes the manager or a tunnel's peers, call sync().
+// polls poll_entry() until poll_timeout_ms(), then calls process(). The bus objects mirror the
+// TunnelManager; every change reaches the bus one way, through sync(): the objects' own
+// methods call it (BusContext::publish), and so does the loop after the data planes changed
+// their peers.
 class BusService {
   public:
     // Connects to the system bus ($DBUS_SYSTEM_BUS_ADDRESS) and owns org.tunlab1; throws
@@ -33,22 +36,15 @@ class BusService {
 
     // Shows what changed since the last sync. Returns how many signals that took.
     size_t sync();
-    void tunnels_changed() { sync(); }
-
-    TunnelManager& manager() { return manager_; }
-    const ObjectPolicy& object_policy() const { return object_policy_; }
-    const std::string& version() const { return version_; }
 
   private:
     // The match callback that registers a peer's object before sd-bus dispatches a call to
     // its path (see PeerObjects). Never throws: it runs inside libsystemd's C code.
     void materialize_target(sdbus::Message& message) noexcept;
 
-    TunnelManager& manager_;
-    std::string version_;
     Authorizer authorizer_;
     size_t signals_sent_ = 0;
-    ObjectPolicy object_policy_{authorizer_, signals_sent_};
+    BusContext context_;
     std::unique_ptr<sdbus::IConnection> connection_;
     sdbus::Slot materialize_match_;  // after connection_: released before it
     std::unique_ptr<ManagerObject> manager_object_;

@@ -3,16 +3,14 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <tunlab/Manager_adaptor.h>
 
-#include "service/gated_object.hpp"
+#include "service/bus_context.hpp"
 
 namespace tunlab::bus {
-
-class BusService;
 
 // /org/tunlab1, org.tunlab1.Manager.
 class ManagerObject final : public GatedAdaptorInterfaces<org::tunlab1::Manager_adaptor> {
   public:
-    ManagerObject(sdbus::IConnection& connection, BusService& service);
+    ManagerObject(sdbus::IConnection& connection, BusContext& context);
     ~ManagerObject();
 
     void emit_tunnels_changed();
@@ -25,7 +23,7 @@ class ManagerObject final : public GatedAdaptorInterfaces<org::tunlab1::Manager_
     std::string Version() override;
     std::vector<sdbus::ObjectPath> Tunnels() override;
 
-    BusService& service_;
+    BusContext& context_;
 };
 
 }  // namespace tunlab::bus

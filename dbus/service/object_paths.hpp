@@ -3,12 +3,10 @@
 #include <optional>
 #include <string>
 
-#include "peers/peer.hpp"
+#include "common/names.hpp"
+#include "model/tunnel_settings.hpp"
 
 namespace tunlab::bus {
-
-inline constexpr const char* kBusName = "org.tunlab1";
-inline constexpr const char* kManagerPath = "/org/tunlab1";
 
 // /org/tunlab1/tunnel/<name>, the name escaped as systemd escapes labels (sd_bus_path_encode),
 // since tunnel names may hold '-' which object paths may not.
@@ -17,8 +15,6 @@ std::string tunnel_path(const std::string& tunnel_name);
 std::string peer_path(const std::string& tunnel_name, PeerId id);
 // The id of a peer path below `tunnel_name`, or nullopt if it is not one.
 std::optional<PeerId> peer_id_from_path(const std::string& tunnel_name, const std::string& path);
-
-inline constexpr const char* kTunnelsPath = "/org/tunlab1/tunnel";
 
 struct PeerAddress {
     std::string tunnel_name;

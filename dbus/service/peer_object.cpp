@@ -2,18 +2,15 @@
 
 #include <utility>
 
-#include "config/tunnel_config.hpp"
-#include "service/bus_service.hpp"
-#include "service/errors.hpp"
 #include "service/object_paths.hpp"
+#include "service/requests.hpp"
 
 namespace tunlab::bus {
 
-PeerObject::PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
+PeerObject::PeerObject(sdbus::IConnection& connection, BusContext& context, Tunnel& tunnel,
                        std::shared_ptr<const PeerView> view)
-    : GatedAdaptorInterfaces(connection, peer_path(tunnel.name(), view->id),
-                             service.object_policy()),
-      service_(service),
+    : GatedAdaptorInterfaces(connection, peer_path(tunnel.name(), view->id), context.policy),
+      context_(context),
       tunnel_(tunnel),
       view_(std::move(view)),
       path_(peer_path(tunnel.name(), view_->id)) {
@@ -47,31 +44,14 @@ void PeerObject::update(const std::shared_ptr<const PeerView>& view) {
 }
 
 void PeerObject::SetEndpoint(const std::string& endpoint) {
-    guarded([&] {
-        std::optional<tunlab::Endpoint> parsed;
-        if (!endpoint.empty()) {
-            std::string why;
-            parsed = tunlab::Endpoint::parse(endpoint, &why);
-            if (!parsed) {
-                throw RequestError(ErrorKind::InvalidArgument,
-                                   "endpoint: '" + quote_input(endpoint) + "': " + why);
-            }
-        }
-        tunnel_.set_peer_endpoint(view_->id, parsed);
-        service_.sync();
+    changing(context_, [&] {
+        tunnel_.set_peer_endpoint(view_->id, endpoint_request(endpoint, tunnel_.socket_address()));
     });
 }
 
 void PeerObject::SetAllowedIPs(const std::vector<std::string>& allowed_ips) {
-    guarded([&] {
-        std::vector<Prefix> prefixes;
-        for (size_t i = 0; i < allowed_ips.size(); ++i) {
-            prefixes.push_back(
-                parse_prefix(allowed_ips[i], "allowed_ips[" + std::to_string(i) + "]"));
-        }
-        tunnel_.set_peer_allowed_ips(view_->id, prefixes);
-        service_.sync();
-    });
+    changing(context_,
+             [&] { tunnel_.set_peer_allowed_ips(view_->id, allowed_ips_request(allowed_ips)); });
 }
 
 std::string PeerObject::Endpoint() {

@@ -5,17 +5,15 @@
 
 #include "core/tunnel.hpp"
 #include "peers/peer.hpp"
-#include "service/gated_object.hpp"
+#include "service/bus_context.hpp"
 
 namespace tunlab::bus {
 
-class BusService;
-
 // /org/tunlab1/tunnel/<name>/peer/<id>, org.tunlab1.Peer. Shows the peer as the data plane
-// last published it (see TunnelObject::sync_peers); counters are read live.
+// last published it (see TunnelObject::sync); counters are read live.
 class PeerObject final : public GatedAdaptorInterfaces<org::tunlab1::Peer_adaptor> {
   public:
-    PeerObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel,
+    PeerObject(sdbus::IConnection& connection, BusContext& context, Tunnel& tunnel,
                std::shared_ptr<const PeerView> view);
     ~PeerObject();
 
@@ -34,7 +32,7 @@ class PeerObject final : public GatedAdaptorInterfaces<org::tunlab1::Peer_adapto
     uint64_t LastSend() override;
     std::map<std::string, uint64_t> Counters() override;
 
-    BusService& service_;
+    BusContext& context_;
     Tunnel& tunnel_;
     std::shared_ptr<const PeerView> view_;  // shared with the data plane's snapshots
     std::string path_;

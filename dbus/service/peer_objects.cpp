@@ -16,9 +16,9 @@ bool signals_change(const PeerConfig& before, const PeerConfig& after) {
 
 }  // namespace
 
-PeerObjects::PeerObjects(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel)
+PeerObjects::PeerObjects(sdbus::IConnection& connection, BusContext& context, Tunnel& tunnel)
     : connection_(connection),
-      service_(service),
+      context_(context),
       tunnel_(tunnel),
       peer_path_prefix_(tunnel_path(tunnel.name()) + "/peer/"),
       views_(std::make_shared<const PeerViews>()) {}
@@ -30,7 +30,7 @@ std::string PeerObjects::path_of(PeerId id) const {
 }
 
 PeerObject& PeerObjects::add(const std::shared_ptr<const PeerView>& view) {
-    auto object = std::make_unique<PeerObject>(connection_, service_, tunnel_, view);
+    auto object = std::make_unique<PeerObject>(connection_, context_, tunnel_, view);
     PeerObject& added = *object;
     objects_.insert_or_assign(view->id, Registered{std::move(object), ++use_clock_});
     return added;
@@ -73,7 +73,7 @@ bool PeerObjects::sync(std::shared_ptr<const PeerViews> views, const Announce& a
             // Registered only to signal, with what clients last saw so that update() signals
             // the difference, then gone again: a mass roam must not register every peer. It
             // is new, so it is not the object whose handler may be running.
-            PeerObject signaller(connection_, service_, tunnel_, before);
+            PeerObject signaller(connection_, context_, tunnel_, before);
             signaller.update(view);
         }
     }

@@ -11,11 +11,10 @@
 
 #include "core/tunnel.hpp"
 #include "peers/peer.hpp"
+#include "service/bus_context.hpp"
 #include "service/peer_object.hpp"
 
 namespace tunlab::bus {
-
-class BusService;
 
 // The peer objects of one tunnel, registered on demand. sdbus-c++ 1.2 costs about 5 KB per
 // registered object, so 10,000 peers registered up front were 50 MiB; a peer's state is its
@@ -32,7 +31,7 @@ class PeerObjects {
   public:
     static constexpr size_t kResidentObjects = 256;
 
-    PeerObjects(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel);
+    PeerObjects(sdbus::IConnection& connection, BusContext& context, Tunnel& tunnel);
     ~PeerObjects();
     PeerObjects(const PeerObjects&) = delete;
     PeerObjects& operator=(const PeerObjects&) = delete;
@@ -66,7 +65,7 @@ class PeerObjects {
     void register_all_if_small();
 
     sdbus::IConnection& connection_;
-    BusService& service_;
+    BusContext& context_;
     Tunnel& tunnel_;
     std::string peer_path_prefix_;            // "<tunnel path>/peer/"
     std::shared_ptr<const PeerViews> views_;  // in id order

@@ -1,13 +1,9 @@
 #include "service/tunnel_object.hpp"
 
-#include <set>
-
-#include "config/tunnel_config.hpp"
 #include "core/error.hpp"
-#include "service/bus_service.hpp"
-#include "service/errors.hpp"
 #include "service/object_paths.hpp"
-#include "service/options.hpp"
+#include "service/requests.hpp"
+#include "util/printable.hpp"
 
 namespace tunlab::bus {
 
@@ -23,25 +19,16 @@ std::vector<std::string> to_strings(const std::vector<Item>& items) {
     return strings;
 }
 
-void reject_unknown_options(const std::map<std::string, sdbus::Variant>& options,
-                            const std::set<std::string>& known) {
-    for (const auto& [key, value] : options) {
-        if (!known.contains(key)) {
-            throw RequestError(ErrorKind::InvalidArgument,
-                               "options: unknown option '" + quote_input(key) + "'");
-        }
-    }
-}
-
 }  // namespace
 
-TunnelObject::TunnelObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel)
-    : GatedAdaptorInterfaces(connection, tunnel_path(tunnel.name()), service.object_policy()),
-      connection_(connection),
-      service_(service),
+TunnelObject::TunnelObject(sdbus::IConnection& connection, BusContext& context, Tunnel& tunnel)
+    : GatedAdaptorInterfaces(connection, tunnel_path(tunnel.name()), context.policy),
+      context_(context),
       tunnel_(tunnel),
-      peer_objects_(connection, service, tunnel),
+      peer_objects_(connection, context, tunnel),
       published_mtu_(tunnel.mtu()),
+      published_addresses_(tunnel.addresses()),
+      published_routes_(tunnel.routes()),
       tunnel_serial_(tunnel.serial()) {
     registerAdaptor();
     // The peers the tunnel starts with (from its file or saved state) come with it:
@@ -54,22 +41,8 @@ TunnelObject::~TunnelObject() {
     unregisterAdaptor();
 }
 
-template <typename Change>
-auto TunnelObject::change(Change&& change_body) {
-    return guarded([&] {
-        if constexpr (std::is_void_v<decltype(change_body())>) {
-            change_body();
-            sync_peers();
-        } else {
-            auto result = change_body();
-            sync_peers();
-            return result;
-        }
-    });
-}
-
-void TunnelObject::sync_peers() {
-    const bool changed =
+void TunnelObject::sync() {
+    const bool peers_changed =
         peer_objects_.sync(tunnel_.peers(), [this](const std::string& path, bool added) {
             if (added) {
                 emitPeerAdded(path);
@@ -78,12 +51,20 @@ void TunnelObject::sync_peers() {
             }
         });
     std::vector<std::string> properties;
-    if (changed) {
+    if (peers_changed) {
         properties.push_back("Peers");
     }
-    if (tunnel_.mtu() != published_mtu_) {  // the default MTU follows the peers
+    if (tunnel_.mtu() != published_mtu_) {
         published_mtu_ = tunnel_.mtu();
         properties.push_back("MTU");
+    }
+    if (tunnel_.addresses() != published_addresses_) {
+        published_addresses_ = tunnel_.addresses();
+        properties.push_back("Addresses");
+    }
+    if (tunnel_.routes() != published_routes_) {
+        published_routes_ = tunnel_.routes();
+        properties.push_back("Routes");
     }
     if (!properties.empty()) {
         getObject().emitPropertiesChangedSignal(INTERFACE_NAME, properties);
@@ -92,20 +73,15 @@ void TunnelObject::sync_peers() {
 
 sdbus::ObjectPath TunnelObject::AddPeer(const std::string& endpoint,
                                         const std::map<std::string, sdbus::Variant>& options) {
-    return change([&] {
-        reject_unknown_options(options, {"allowed_ips", "keepalive"});
-        nlohmann::json peer = options_to_json(options);
-        if (!endpoint.empty()) {
-            peer["endpoint"] = endpoint;
-        }
+    return changing(context_, [&] {
         const PeerId id =
-            tunnel_.add_peer(peer_config_from_json(peer, "", tunnel_.listen_address()));
+            tunnel_.add_peer(add_peer_request(endpoint, options, tunnel_.socket_address()));
         return sdbus::ObjectPath(peer_path(tunnel_.name(), id));
     });
 }
 
 void TunnelObject::RemovePeer(const sdbus::ObjectPath& peer) {
-    change([&] {
+    changing(context_, [&] {
         const auto id = peer_id_from_path(tunnel_.name(), peer);
         if (!id) {
             throw RequestError(
@@ -117,39 +93,24 @@ void TunnelObject::RemovePeer(const sdbus::ObjectPath& peer) {
 }
 
 void TunnelObject::AddAddress(const std::string& cidr) {
-    change([&] {
-        tunnel_.add_address(parse_interface_address(cidr, "cidr"));
-        getObject().emitPropertiesChangedSignal(INTERFACE_NAME, {"Addresses"});
-    });
+    changing(context_, [&] { tunnel_.add_address(address_request(cidr)); });
 }
 
 void TunnelObject::RemoveAddress(const std::string& cidr) {
-    change([&] {
-        tunnel_.remove_address(parse_interface_address(cidr, "cidr"));
-        getObject().emitPropertiesChangedSignal(INTERFACE_NAME, {"Addresses"});
-    });
+    changing(context_, [&] { tunnel_.remove_address(address_request(cidr)); });
 }
 
 void TunnelObject::AddRoute(const std::string& destination,
                             const std::map<std::string, sdbus::Variant>& options) {
-    change([&] {
-        // No route option exists yet; the map is there so that one can be added (metric,
-        // table) without breaking callers.
-        reject_unknown_options(options, {});
-        tunnel_.add_route(parse_prefix(destination, "destination"));
-        getObject().emitPropertiesChangedSignal(INTERFACE_NAME, {"Routes"});
-    });
+    changing(context_, [&] { tunnel_.add_route(route_request(destination, options)); });
 }
 
 void TunnelObject::RemoveRoute(const std::string& destination) {
-    change([&] {
-        tunnel_.remove_route(parse_prefix(destination, "destination"));
-        getObject().emitPropertiesChangedSignal(INTERFACE_NAME, {"Routes"});
-    });
+    changing(context_, [&] { tunnel_.remove_route(route_request(destination)); });
 }
 
 void TunnelObject::ResetCounters() {
-    change([&] { tunnel_.reset_counters(); });
+    changing(context_, [&] { tunnel_.reset_counters(); });
 }
 
 std::string TunnelObject::Name() {
@@ -161,11 +122,11 @@ std::string TunnelObject::Interface() {
 }
 
 std::string TunnelObject::Mode() {
-    return tunnel_.mode() == DeviceMode::Tun ? "tun" : "tap";
+    return std::string(to_string(tunnel_.mode()));
 }
 
 std::string TunnelObject::Protocol() {
-    return "plain";
+    return std::string(to_string(tunnel_.protocol()));
 }
 
 std::string TunnelObject::ListenAddress() {

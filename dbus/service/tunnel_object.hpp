@@ -7,27 +7,25 @@
 #include <memory>
 
 #include "core/tunnel.hpp"
-#include "service/gated_object.hpp"
+#include "service/bus_context.hpp"
 #include "service/peer_objects.hpp"
 
 namespace tunlab::bus {
-
-class BusService;
 
 // /org/tunlab1/tunnel/<name>, org.tunlab1.Tunnel. Lives exactly as long as its Tunnel: the
 // service removes it in the same control-loop turn that the tunnel goes away.
 class TunnelObject final : public GatedAdaptorInterfaces<org::tunlab1::Tunnel_adaptor> {
   public:
-    TunnelObject(sdbus::IConnection& connection, BusService& service, Tunnel& tunnel);
+    TunnelObject(sdbus::IConnection& connection, BusContext& context, Tunnel& tunnel);
     ~TunnelObject();
 
     // The serial of the tunnel this object shows (Tunnel::serial); compared, never the
     // address, since a restarted tunnel may land where the old one was.
     uint64_t tunnel_serial() const { return tunnel_serial_; }
-    // Makes the peer objects match the tunnel's peers, with PeerAdded/PeerRemoved,
-    // EndpointChanged and PropertiesChanged signals for what changed (the MTU included: it
-    // follows the peers unless set).
-    void sync_peers();
+    // Shows the tunnel as it is now: peer objects that match its peers, and PeerAdded/
+    // PeerRemoved, EndpointChanged and PropertiesChanged signals for what changed since the
+    // last sync (its peers, addresses, routes and MTU, which follows the peers unless set).
+    void sync();
     // Registers peer `id`'s object if it exists, so that the call now being dispatched to its
     // path finds it (see PeerObjects).
     void materialize_peer(PeerId id) { peer_objects_.materialize(id); }
@@ -56,18 +54,15 @@ class TunnelObject final : public GatedAdaptorInterfaces<org::tunlab1::Tunnel_ad
     std::string State() override;
     std::map<std::string, uint64_t> Counters() override;
 
-    // Runs a mutating method (its caller checked already, see GatedObject): runs
-    // `change_body`, then publishes its effects.
-    template <typename Change>
-    auto change(Change&& change_body);
-
-    sdbus::IConnection& connection_;
-    BusService& service_;
+    BusContext& context_;
     Tunnel& tunnel_;
     // Matches the data plane's newest snapshot: it hands out the same one until something
     // changes, so most syncs end at one pointer comparison.
     PeerObjects peer_objects_;
+    // What the last sync showed of the properties that signal.
     uint32_t published_mtu_;
+    std::vector<InterfaceAddress> published_addresses_;
+    std::vector<Prefix> published_routes_;
     uint64_t tunnel_serial_;
 };
 

@@ -1,8 +1,9 @@
 // libFuzzer target: what the D-Bus API does with a caller's a{sv} option maps and object paths
 // (dbus/service/options.hpp, dbus/service/object_paths.hpp), up to the configuration checks the
 // daemon runs next:
-//   CreateTunnel(name, options) -> tunnel_config_from_json(name, options_to_json(options))
-//   AddPeer(endpoint, options)  -> peer_config_from_json(options_to_json(options) + endpoint)
+//   CreateTunnel(name, options) -> create_tunnel_request(name, options)
+//   AddPeer(endpoint, options)  -> add_peer_request(endpoint, options, listen address)
+// (dbus/service/requests.hpp: what the adaptors call), after options_to_json on its own.
 //   RemovePeer(path)            -> peer_id_from_path(tunnel, path)
 //
 // Input: a small binary format, read front to back (make_bus_seeds.py writes it; past the end
@@ -45,6 +46,7 @@
 #include "fuzz_check.hpp"
 #include "service/object_paths.hpp"
 #include "service/options.hpp"
+#include "service/requests.hpp"
 
 namespace {
 
@@ -400,7 +402,7 @@ void create_tunnel(Reader& in) {
     check_printable(*object);
     std::optional<tunlab::TunnelConfig> config;
     try {
-        config = tunlab::tunnel_config_from_json(name, *object);
+        config = tunlab::bus::create_tunnel_request(name, options);
     } catch (const tunlab::ConfigError& error) {
         FUZZ_CHECK_MESSAGE(error);
         if (verbose()) {
@@ -408,7 +410,7 @@ void create_tunnel(Reader& in) {
         }
         return;
     } catch (...) {
-        tunlab::fuzz::unexpected_exception("tunnel_config_from_json(options_to_json(options))");
+        tunlab::fuzz::unexpected_exception("create_tunnel_request(name, options)");
     }
     if (verbose()) {
         std::fprintf(stderr, "  -> created: %s\n",
@@ -436,34 +438,31 @@ void add_peer(Reader& in) {
         std::fprintf(stderr, "AddPeer sa{sv} %s %s (listen_address %s)\n", quoted(endpoint).c_str(),
                      describe_options(options).c_str(), listen.to_string().c_str());
     }
-    // What TunnelObject::AddPeer does first (reject_unknown_options).
-    for (const auto& [key, value] : options) {
-        if (key != "allowed_ips" && key != "keepalive") {
-            if (verbose()) {
-                std::fprintf(stderr, "  -> InvalidArgument: unknown option %s\n", key.c_str());
-            }
-            return;
-        }
-    }
-    auto object = to_json(options);
+    const auto object = to_json(options);
     if (!object) {
         return;
     }
     check_printable(*object);
-    if (!endpoint.empty()) {
-        (*object)["endpoint"] = endpoint;
-    }
+    // What TunnelObject::AddPeer does, up to the tunnel.
     std::optional<tunlab::PeerConfig> peer;
     try {
-        peer = tunlab::peer_config_from_json(*object, "", listen);
+        peer = tunlab::bus::add_peer_request(endpoint, options, listen);
     } catch (const tunlab::ConfigError& error) {
         FUZZ_CHECK_MESSAGE(error);
         if (verbose()) {
             std::fprintf(stderr, "  -> InvalidArgument: %s\n", error.what());
         }
         return;
+    } catch (const tunlab::RequestError& error) {
+        FUZZ_CHECK_MESSAGE(error);
+        FUZZ_CHECK(error.kind() == tunlab::ErrorKind::InvalidArgument,
+                   "AddPeer refused its options with another error than InvalidArgument");
+        if (verbose()) {
+            std::fprintf(stderr, "  -> InvalidArgument: %s\n", error.what());
+        }
+        return;
     } catch (...) {
-        tunlab::fuzz::unexpected_exception("peer_config_from_json(options_to_json(options))");
+        tunlab::fuzz::unexpected_exception("add_peer_request(endpoint, options, listen)");
     }
     if (verbose()) {
         std::fprintf(stderr, "  -> added: %s\n", tunlab::peer_config_to_json(*peer).dump().c_str());
