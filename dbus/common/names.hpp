@@ -1,6 +1,6 @@
 #pragma once
 
-// The fixed names of the org.tunlab1 API (BRIEF §4), for both sides: the daemon's service and
+// The fixed names of the org.tunlab1 API (docs/dbus-api.md), for both sides: the daemon's service and
 // tunlabctl. Interface names come with the generated glue (INTERFACE_NAME of each adaptor and
 // proxy); these are the rest.
 

@@ -1,6 +1,6 @@
 #!/bin/bash
-# The system test (issue 4): the .deb installed into booted Debian 12 containers that play the
-# SEED lab (BRIEF §2). One command, as root:
+# The system test: the .deb installed into booted Debian 12 containers that play the SEED lab
+# (docs/lab.md). One command, as root:
 #
 #   tests/system/run.sh [--deb FILE] [--keep] WORKDIR
 #

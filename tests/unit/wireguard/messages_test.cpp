@@ -1,4 +1,5 @@
-// Message layouts: the classifier's rules and field offsets against the table in WIREGUARD.md.
+// Message layouts: the classifier's rules and field offsets against the WireGuard protocol's
+// message table (wireguard.com/protocol, and the kernel's drivers/net/wireguard/messages.h).
 
 #include "protocols/wireguard/messages.hpp"
 
