@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness.prerequisites import missing_prerequisite, tunlabctl_path, tunlabd_path
+from harness.prerequisites import TOOLS, missing_prerequisite, tunlabctl_path, tunlabd_path
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("required_tools", type="args", default=[],
-                  help="programs the suite needs in PATH besides ip, ping, ss, dbus-daemon")
+                  help=f"programs the suite needs in PATH besides {', '.join(TOOLS)}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
