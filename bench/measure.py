@@ -1,40 +1,29 @@
-"""The measurements of bench/run, one function per case, on a built lab.Lab.
+"""The measurements of bench/run, one function per case, on a built harness.lab.Lab.
 
 Every function measures U → V on whatever path the lab currently routes (directly via the
-server-router, or through tunlabd) and returns plain JSON-able figures. The lab helpers live
-with the integration tests (tests/integration/lab.py); they are imported by path.
+server-router, or through tunlabd) and returns plain JSON-able figures. The lab is the test
+harness's (tests/harness, found through the symlink bench/harness).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
-INTEGRATION_DIR = Path(__file__).resolve().parent.parent / "tests" / "integration"
+import harness.daemon
+from harness.prerequisites import tunlabd_path
+from harness.process import wait_until
+from harness.seed import (PRIVATE_NETWORK, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, client_config,
+                          server_config)
+from harness.traffic import IPERF_PORT
 
-
-def _load_lab_module():
-    # lab.py imports its neighbour dbus_client.py for the bus latency, hence the path.
-    sys.path.insert(0, str(INTEGRATION_DIR))
-    spec = importlib.util.spec_from_file_location("lab", INTEGRATION_DIR / "lab.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["lab"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-lab = _load_lab_module()
-
-IPERF_PORT = lab.IPERF_PORT
 TUNNEL_PATH = "/org/tunlab1/tunnel/lab"
 
 # The small-packet case: UDP payload bytes per datagram, the offered loads tried, as multiples
@@ -54,7 +43,7 @@ def nearest_rank(values: list[float], fraction: float) -> float:
 
 @contextlib.contextmanager
 def using_tunlabd(binary: Path) -> Iterator[None]:
-    """Daemons started inside this block run `binary` (lab.tunlabd_path() reads TUNLABD)."""
+    """Daemons started inside this block run `binary` (tunlabd_path() reads TUNLABD)."""
     saved = os.environ.get("TUNLABD")
     os.environ["TUNLABD"] = str(binary)
     try:
@@ -68,14 +57,15 @@ def using_tunlabd(binary: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def lab_timeouts(seconds: float) -> Iterator[None]:
-    """lab.py's READY/status/stop timeouts (15/10/15 s) raised for a daemon with a huge
-    configuration, so that a slow daemon is measured rather than given up on."""
-    saved = lab.READY_TIMEOUT, lab.STATUS_TIMEOUT, lab.STOP_TIMEOUT
-    lab.READY_TIMEOUT = lab.STATUS_TIMEOUT = lab.STOP_TIMEOUT = seconds
+    """harness.daemon's READY/status/stop timeouts (15/10/15 s) raised for a daemon with a
+    huge configuration, so that a slow daemon is measured rather than given up on."""
+    module = harness.daemon
+    saved = module.READY_TIMEOUT, module.STATUS_TIMEOUT, module.STOP_TIMEOUT
+    module.READY_TIMEOUT = module.STATUS_TIMEOUT = module.STOP_TIMEOUT = seconds
     try:
         yield
     finally:
-        lab.READY_TIMEOUT, lab.STATUS_TIMEOUT, lab.STOP_TIMEOUT = saved
+        module.READY_TIMEOUT, module.STATUS_TIMEOUT, module.STOP_TIMEOUT = saved
 
 
 # ── iperf3 and ping ─────────────────────────────────────────────────────────────────────
@@ -83,7 +73,7 @@ def lab_timeouts(seconds: float) -> Iterator[None]:
 
 def iperf3(the_lab, duration: float, *options: str) -> dict[str, Any]:
     """One iperf3 client run in U against the server in V; the "end" part of its JSON."""
-    argv = ["iperf3", "--client", lab.V_ADDRESS, "--port", str(IPERF_PORT),
+    argv = ["iperf3", "--client", V_ADDRESS, "--port", str(IPERF_PORT),
             "--time", f"{duration:g}", "--connect-timeout", "5000", "--json", *options]
     result = the_lab.exec("u", argv, check=False, timeout=duration + 30)
     try:
@@ -104,7 +94,7 @@ def measure_tcp(the_lab, duration: float, flows: int = 1) -> float:
 def measure_rtt(the_lab, pings: int, interval: float) -> dict[str, float]:
     """Median and 90th percentile RTT (ms) of `pings` pings `interval` s apart; all must be
     answered."""
-    result = the_lab.ping("u", lab.V_ADDRESS, pings, interval)
+    result = the_lab.ping("u", V_ADDRESS, pings, interval)
     if result.received != pings:
         raise RuntimeError(f"{pings - result.received} of {pings} pings lost:\n"
                            f"{result.output[-2000:]}")
@@ -116,7 +106,7 @@ def measure_rtt(the_lab, pings: int, interval: float) -> dict[str, float]:
 def udp_flood_path() -> Path:
     """bench/udp_flood.cpp, built next to the tunlabd under test (UDP_FLOOD=path overrides);
     the same for the baseline's runs."""
-    default = lab.tunlabd_path().resolve().parent.parent / "bench" / "udp_flood"
+    default = tunlabd_path().resolve().parent.parent / "bench" / "udp_flood"
     return Path(os.environ.get("UDP_FLOOD", default))
 
 
@@ -130,7 +120,7 @@ def udp_trial(the_lab, duration: float, rate: float) -> dict[str, float]:
         listening = receiver.stdout.readline()  # {"listening": port} once bound
         if "listening" not in listening:
             raise RuntimeError(f"udp_flood receive did not start: {listening!r}")
-        sent = json.loads(the_lab.exec("u", [flood, "send", lab.V_ADDRESS, str(UDP_FLOOD_PORT),
+        sent = json.loads(the_lab.exec("u", [flood, "send", V_ADDRESS, str(UDP_FLOOD_PORT),
                                              f"{duration:g}", str(UDP_PAYLOAD), f"{rate:.0f}"],
                                        timeout=duration + 30).stdout)
         received = json.loads(receiver.communicate(timeout=duration + 10)[0])
@@ -181,8 +171,8 @@ def median_of(repeat: int, key: str, measure_once) -> dict[str, Any]:
 def measure_path(the_lab, cases: list[str], args) -> dict[str, Any]:
     """The selected path cases on the current route U → V. A failing case is recorded as
     "<case>_error" and the others still run."""
-    lab.wait_until(lambda: the_lab.ping("u", lab.V_ADDRESS, 1, 0.01).received == 1, 10,
-                   "V to answer a ping")  # ARP caches, the server's learned peer
+    wait_until(lambda: the_lab.ping("u", V_ADDRESS, 1, 0.01).received == 1, 10,
+               "V to answer a ping")  # ARP caches, the server's learned peer
     cases_here = {
         "tcp": lambda: median_of(args.repeat, "throughput_bps",
                                  lambda: measure_tcp(the_lab, args.duration)),
@@ -203,7 +193,7 @@ def measure_path(the_lab, cases: list[str], args) -> dict[str, Any]:
 
 
 def stop_daemons(the_lab) -> str | None:
-    """Clean shutdown of the lab's daemons (lab.Lab.stop_daemons and its checks); if that
+    """Clean shutdown of the lab's daemons (Lab.stop_daemons and its checks); if that
     fails, kills what is left so that the next case starts clean, and returns the problem."""
     try:
         the_lab.stop_daemons()
@@ -214,11 +204,11 @@ def stop_daemons(the_lab) -> str | None:
 
 
 def measure_bus_latency(the_lab, daemons, calls: int) -> dict[str, Any] | str:
-    """Get(Counters) round trips on both daemons, idle and under iperf3 load (lab.py)."""
+    """Get(Counters) round trips on both daemons, idle and under iperf3 load (Lab.bus_latency)."""
     if calls <= 0:
         return "skipped (--bus-calls 0)"
     try:
-        import dbus  # noqa: F401 (python3-dbus, used by lab.bus_latency)
+        import dbus  # noqa: F401 (python3-dbus, used by Lab.bus_latency)
     except ImportError:
         return "skipped: needs python3-dbus"
     try:
@@ -231,12 +221,11 @@ def measure_bus_latency(the_lab, daemons, calls: int) -> dict[str, Any] | str:
 def measure_tunnel(the_lab, cases: list[str], args, settings: dict[str, Any]) -> dict[str, Any]:
     """The lab's two tunlabd (server-router and client U) carrying U → V: the path cases,
     the tunnel MTU and (case "bus") the D-Bus latency. `settings` go into both tunnel files."""
-    server = the_lab.start_daemon("s", {"lab": lab.server_config(**settings)})
-    client = the_lab.start_daemon("u", {"lab": lab.client_config(lab.U_TUNNEL_ADDRESS,
-                                                                   **settings)})
+    server = the_lab.start_daemon("s", {"lab": server_config(**settings)})
+    client = the_lab.start_daemon("u", {"lab": client_config(U_TUNNEL_ADDRESS, **settings)})
     device = client.interfaces["lab"]
-    if the_lab.route_device("u", lab.PRIVATE_NETWORK) != device:
-        raise RuntimeError(f"U does not route {lab.PRIVATE_NETWORK} into {device}")
+    if the_lab.route_device("u", PRIVATE_NETWORK) != device:
+        raise RuntimeError(f"U does not route {PRIVATE_NETWORK} into {device}")
     results: dict[str, Any] = {"mtu": client.tunnel()["mtu"]}
     results["figures"] = measure_path(the_lab, cases, args)
     if "bus" in cases:
@@ -276,7 +265,7 @@ def start_timed(the_lab, tunnels: dict[str, Any]) -> tuple[Any, float]:
 def get_all_times(daemon, calls: int, timeout: float) -> dict[str, Any]:
     """Round trips (ms) of Properties.GetAll("org.tunlab1.Tunnel") on the tunnel object, as
     python3-dbus sees them (demarshalling the reply included); stops at the first failure."""
-    from dbus_client import BUS_NAME, PROPERTIES, TUNNEL, Client
+    from harness.dbus_client import BUS_NAME, PROPERTIES, TUNNEL, Client
     import dbus
 
     times: list[float] = []
@@ -302,21 +291,20 @@ def measure_many_peers(the_lab, args) -> dict[str, Any]:
     throughput U → V with each, and with the big table the server's start-up time, RSS and
     the D-Bus GetAll of its tunnel. The server does not learn peers here: U must match its
     configured entry (endpoint 10.9.0.5:CLIENT_PORT, allowed IP 192.168.53.99/32)."""
-    u_peer = {"endpoint": f"{lab.U_ADDRESS}:{CLIENT_PORT}",
-              "allowed_ips": [f"{lab.U_TUNNEL_ADDRESS}/32"]}
+    u_peer = {"endpoint": f"{U_ADDRESS}:{CLIENT_PORT}",
+              "allowed_ips": [f"{U_TUNNEL_ADDRESS}/32"]}
     results: dict[str, Any] = {"peer_count": args.peer_count,
                                "getall_calls": args.getall_calls}
 
     def server_tunnels(peers: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"lab": lab.server_config(peers=peers, learn_peers=False)}
+        return {"lab": server_config(peers=peers, learn_peers=False)}
 
-    the_lab.start_daemon("u", {"lab": lab.client_config(lab.U_TUNNEL_ADDRESS,
-                                                        listen_port=CLIENT_PORT)})
+    the_lab.start_daemon("u", {"lab": client_config(U_TUNNEL_ADDRESS, listen_port=CLIENT_PORT)})
     server, results["startup_1peer_s"] = start_timed(the_lab, server_tunnels([u_peer]))
     results["rss_1peer_mib"] = rss_mib(server.proc.pid)["VmRSS"]
     try:
-        lab.wait_until(lambda: the_lab.ping("u", lab.V_ADDRESS, 1, 0.01).received == 1, 10,
-                       "V to answer a ping through the tunnel (one configured peer)")
+        wait_until(lambda: the_lab.ping("u", V_ADDRESS, 1, 0.01).received == 1, 10,
+                   "V to answer a ping through the tunnel (one configured peer)")
         results.update(median_of(args.repeat, "throughput_1peer_bps",
                                  lambda: measure_tcp(the_lab, args.duration)))
     except Exception as error:

@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from dbus_client import MANAGER, MANAGER_PATH, Client
+from harness.dbus_client import MANAGER, MANAGER_PATH, Client
 
 pytestmark = pytest.mark.usefixtures("tunlabctl")
 

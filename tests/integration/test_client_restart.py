@@ -1,7 +1,7 @@
 """A client that restarts comes back from a new ephemeral port; the server follows it."""
 
-from lab import (U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, client_config,
-                 only_peer_with_allowed_ip, server_config)
+from harness.counters import only_peer_with_allowed_ip
+from harness.seed import U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config
 
 U_PREFIX = f"{U_TUNNEL_ADDRESS}/32"
 

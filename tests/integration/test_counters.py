@@ -1,12 +1,13 @@
 """Counters are exact: every ping is one packet out of one daemon and into the other.
 
-The namespaces have IPv6 disabled (lab.py), so no background traffic (router solicitations,
-MLD) crosses the tunnel and the only packets are the pings themselves.
+The namespaces have IPv6 disabled (harness/netns.py), so no background traffic (router
+solicitations, MLD) crosses the tunnel and the only packets are the pings themselves.
 """
 
-from lab import (PING_PACKET_BYTES, RECEIVE_DROP_REASONS, SEND_DROP_REASONS, U_TUNNEL_ADDRESS,
-                 V_ADDRESS, client_config, counter_deltas, only_peer_with_allowed_ip,
-                 server_config)
+from harness.counters import (RECEIVE_DROP_REASONS, SEND_DROP_REASONS, counter_deltas,
+                              only_peer_with_allowed_ip)
+from harness.seed import U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config
+from harness.traffic import PING_PACKET_BYTES
 
 PINGS = 25
 U_PREFIX = f"{U_TUNNEL_ADDRESS}/32"

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from dbus_client import MANAGER, MANAGER_PATH, TUNNEL, Client, options
-from lab import PRIVATE_NETWORK, SERVER_ADDRESS, U_TUNNEL_ADDRESS, run_tunlabctl
+from harness.daemon import run_tunlabctl
+from harness.dbus_client import MANAGER, MANAGER_PATH, TUNNEL, Client, options
+from harness.seed import PRIVATE_NETWORK, SERVER_ADDRESS, U_TUNNEL_ADDRESS
 
 # Every test here drives tunlabd through tunlabctl or its bus.
 pytestmark = pytest.mark.usefixtures("tunlabctl")

@@ -8,9 +8,11 @@ import subprocess
 
 import pytest
 
-from lab import (PING_PACKET_BYTES, PRIVATE_NETWORK, RECEIVE_DROP_REASONS, SEND_DROP_REASONS,
-                 SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS, TUNNEL_NETWORK, U_ADDRESS,
-                 U_TUNNEL_ADDRESS, V_ADDRESS, counter_deltas, wait_until)
+from harness.counters import RECEIVE_DROP_REASONS, SEND_DROP_REASONS, counter_deltas
+from harness.process import wait_until
+from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS,
+                          TUNNEL_NETWORK, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS)
+from harness.traffic import PING_PACKET_BYTES
 
 # Every test here drives tunlabd through tunlabctl or its bus.
 pytestmark = pytest.mark.usefixtures("tunlabctl")

@@ -6,17 +6,17 @@ measures the same with a release build."""
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from lab import (PING_PACKET_BYTES, PRIVATE_NETWORK, RECEIVE_DROP_REASONS, SEND_DROP_REASONS,
-                 SYSTEM_PYTHON, U_TUNNEL_ADDRESS, V_ADDRESS, counter_deltas, wait_until)
+from harness.counters import RECEIVE_DROP_REASONS, SEND_DROP_REASONS, counter_deltas
+from harness.process import harness_program, wait_until
+from harness.seed import PRIVATE_NETWORK, U_TUNNEL_ADDRESS, V_ADDRESS
+from harness.traffic import PING_PACKET_BYTES
 
 # Every test here drives tunlabd through tunlabctl or its bus.
 pytestmark = pytest.mark.usefixtures("tunlabctl")
 
-DBUS_CLIENT = Path(__file__).resolve().parent / "dbus_client.py"
 TUNNEL_PATH = "/org/tunlab1/tunnel/lab"
 
 PINGS = 300                    # one every 10 ms: 3 s
@@ -41,8 +41,8 @@ def lab_over_bus(lab):
 
 def start_loader(lab, daemon, number):
     routes = [f"10.{200 + number}.{i}.0/24" for i in range(ROUTES_PER_LOADER)]
-    proc = lab.spawn("u", [SYSTEM_PYTHON, str(DBUS_CLIENT), daemon.bus.address, "--load",
-                           TUNNEL_PATH, *routes],
+    proc = lab.spawn("u", harness_program("dbus_client", daemon.bus.address, "--load",
+                                          TUNNEL_PATH, *routes),
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc

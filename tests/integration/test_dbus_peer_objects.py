@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ElementTree
 import dbus
 import pytest
 
-from dbus_client import PEER, TUNNEL, Client, options
-from lab import U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, server_config
-from test_dbus_signals import Monitor, subscribe
+from harness.dbus_client import PEER, TUNNEL, Client, options
+from harness.monitor import Monitor, subscribe
+from harness.seed import U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, server_config
 
 # Every test here drives tunlabd through tunlabctl or its bus.
 pytestmark = pytest.mark.usefixtures("tunlabctl")

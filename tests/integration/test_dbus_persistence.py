@@ -5,8 +5,8 @@ kill -9, and U reaches V again afterwards."""
 
 import pytest
 
-from lab import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, TUNNEL_NETWORK, U_TUNNEL_ADDRESS,
-                 V_ADDRESS)
+from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, TUNNEL_NETWORK,
+                          U_TUNNEL_ADDRESS, V_ADDRESS)
 
 # Every test here drives tunlabd through tunlabctl or its bus.
 pytestmark = pytest.mark.usefixtures("tunlabctl")

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from dbus_client import MANAGER, MANAGER_PATH, PEER, PROPERTIES, TUNNEL, Client
-from lab import (NOBODY, PRIVATE_NETWORK, SYSTEM_PYTHON, U_TUNNEL_ADDRESS, V_ADDRESS, as_user,
-                 run)
+from harness.dbus_client import MANAGER, MANAGER_PATH, PEER, PROPERTIES, TUNNEL, Client
+from harness.process import NOBODY, as_user, harness_program, run
+from harness.seed import PRIVATE_NETWORK, U_TUNNEL_ADDRESS, V_ADDRESS
 
 # Every test here drives tunlabd through tunlabctl or its bus.
 pytestmark = pytest.mark.usefixtures("tunlabctl")
 
-DBUS_CLIENT = Path(__file__).resolve().parent / "dbus_client.py"
 TUNNEL_PATH = "/org/tunlab1/tunnel/lab"
 REFUSAL = {
     "shipped": "org.freedesktop.DBus.Error.AccessDenied",
@@ -38,7 +37,7 @@ READING_METHODS = {"GetTunnel"}
 
 def calls_as(bus, calls, groups=()):
     """Runs `calls` (see dbus_client.main) as nobody with `groups`; one outcome per call."""
-    argv = as_user([SYSTEM_PYTHON, str(DBUS_CLIENT), bus.address], groups=groups)
+    argv = as_user(harness_program("dbus_client", bus.address), groups=groups)
     result = subprocess.run(argv, input=json.dumps(calls), capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr

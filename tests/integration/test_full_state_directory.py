@@ -14,8 +14,8 @@ import errno
 
 import pytest
 
-from dbus_client import Client, options
-from lab import run
+from harness.dbus_client import Client, options
+from harness.process import run
 
 pytestmark = pytest.mark.usefixtures("tunlabctl")
 

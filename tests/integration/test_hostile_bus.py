@@ -5,9 +5,9 @@ or the standard org.freedesktop.DBus.Error.* that sd-bus gives for an unknown ob
 or signature), tunlabd's memory stays flat, nothing is changed by a refused call, and the data
 plane forwards every ping while it happens.
 
-The calls are sent by hostile.py's own D-Bus client (the wire protocol, pipelined), because
-python-dbus and busctl refuse to build most of these messages. The per-method error catalogue
-is test_dbus_errors.py; this file is about volume, size and malformed input.
+The calls are sent by harness/dbus_wire.py's own D-Bus client (the wire protocol, pipelined),
+because python-dbus and busctl refuse to build most of these messages. The per-method error
+catalogue is test_dbus_errors.py; this file is about volume, size and malformed input.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import threading
 
 import pytest
 
-from hostile import (METHOD_RETURN, BusClosed, BusConnection, Call, Fd, Raw, Variant,
-                     Storm, daemon_pid, open_fds, rss_kib, sanitized, storm)
-from lab import (RECEIVE_DROP_REASONS, SEND_DROP_REASONS, U_TUNNEL_ADDRESS,
-                 V_ADDRESS, client_config, counter_deltas, server_config)
+from harness.bus_storm import Call, Storm, storm
+from harness.counters import RECEIVE_DROP_REASONS, SEND_DROP_REASONS, counter_deltas
+from harness.dbus_wire import METHOD_RETURN, BusClosed, BusConnection, Fd, Raw, Variant
+from harness.procfs import daemon_pid, open_fds, rss_kib, sanitized
+from harness.seed import U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config
 
 MANAGER_PATH = "/org/tunlab1"
 TUNNEL_PATH = "/org/tunlab1/tunnel/lab"

@@ -16,22 +16,21 @@ tunlabd comes back on the new bus by itself.
 from __future__ import annotations
 
 import json
-import os
 import select
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from bus_sweep import introspected_calls
-from dbus_client import Client
-from hostile import BusConnection, daemon_pid, rss_kib, sanitized
-from lab import (SYSTEM_PYTHON, U_TUNNEL_ADDRESS, V_ADDRESS, as_user, client_config,
-                 server_config, wait_until)
+from harness.bus_sweep import introspected_calls
+from harness.dbus_client import Client
+from harness.dbus_wire import BusConnection
+from harness.process import as_user, harness_program, wait_until
+from harness.procfs import daemon_pid, rss_kib, sanitized
+from harness.seed import U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config
 
 pytestmark = pytest.mark.usefixtures("tunlabctl")
 
-SWEEP = Path(__file__).resolve().parent / "bus_sweep.py"
 TUNNEL_PATH = "/org/tunlab1/tunnel/lab"
 U_PORT = 41000
 # The longest error message a refusal may carry: names and values are quoted in at most 64
@@ -78,7 +77,7 @@ class Sweeper:
     """bus_sweep.py running as nobody: one call in, one outcome out."""
 
     def __init__(self, address: str):
-        self.proc = subprocess.Popen(as_user([SYSTEM_PYTHON, str(SWEEP), address]),
+        self.proc = subprocess.Popen(as_user(harness_program("bus_sweep", address)),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
 

@@ -5,11 +5,11 @@ import collections
 import socket
 import time
 
-import hostile
-
-from lab import (RECEIVE_DROP_REASONS, SEND_DROP_REASONS, SERVER_ADDRESS, SERVER_PORT,
-                 U2_ADDRESS, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, client_config,
-                 counter_deltas, only_peer_with_allowed_ip, server_config)
+from harness import packets
+from harness.counters import (RECEIVE_DROP_REASONS, SEND_DROP_REASONS, counter_deltas,
+                              only_peer_with_allowed_ip)
+from harness.seed import (SERVER_ADDRESS, SERVER_PORT, U2_ADDRESS, U_ADDRESS, U_TUNNEL_ADDRESS,
+                          V_ADDRESS, client_config, server_config)
 
 PINGS = 50
 ROUNDS = 150
@@ -28,11 +28,11 @@ FOREIGN_ADDRESS = "10.1.2.3"  # inside no peer's allowed IPs
 
 def ipv4(source: str, total_size: int = 60, **falsified: int) -> bytes:
     """An IPv4 packet of `total_size` bytes to V; the keywords falsify header fields."""
-    return hostile.ipv4(source, V_ADDRESS, total_size, **falsified)
+    return packets.ipv4(source, V_ADDRESS, total_size, **falsified)
 
 
 def ipv6(source: str, total_size: int = 60, **falsified: int) -> bytes:
-    return hostile.ipv6(source, "fd00:60::5", total_size, **falsified)
+    return packets.ipv6(source, "fd00:60::5", total_size, **falsified)
 
 
 def hostile_round(mtu: int) -> list[tuple[int, str, bytes]]:

@@ -15,9 +15,11 @@ import os
 import threading
 import time
 
-from hostile import BusConnection, RawUdpSender, daemon_pid, ipv4, kernel_udp, paced_send
-from lab import (SERVER_ADDRESS, SERVER_PORT, U2_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS,
-                 client_config, server_config, wait_until)
+from harness.dbus_wire import BusConnection
+from harness.packets import RawUdpSender, ipv4, paced_send
+from harness.procfs import daemon_pid, kernel_udp
+from harness.seed import (SERVER_ADDRESS, SERVER_PORT, U2_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS,
+                          client_config, server_config)
 
 U_PORT = 41000
 PEERS = 500

@@ -14,9 +14,11 @@ import socket
 import struct
 import time
 
-from hostile import RawUdpSender, socket_in_namespace
-from lab import (SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS, U2_ADDRESS, U_ADDRESS,
-                 counter_deltas, wait_until)
+from harness.counters import counter_deltas
+from harness.netns import socket_in_namespace
+from harness.packets import RawUdpSender
+from harness.process import wait_until
+from harness.seed import SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS, U2_ADDRESS, U_ADDRESS
 
 U_PORT = 41000
 W_PORT = 42000

@@ -18,11 +18,13 @@ import dataclasses
 import time
 
 
-from hostile import (BusConnection, KernelUdp, RawUdpSender, daemon_pid, datagrams_accounted,
-                     ipv4, kernel_udp, paced_send, rss_kib, sanitized)
-from lab import (RECEIVE_DROP_REASONS, SERVER_ADDRESS, SERVER_PORT, U2_ADDRESS,
-                 U_TUNNEL_ADDRESS, V_ADDRESS, client_config, counter_deltas, server_config,
-                 wait_until)
+from harness.counters import RECEIVE_DROP_REASONS, counter_deltas, datagrams_accounted
+from harness.dbus_wire import BusConnection
+from harness.packets import RawUdpSender, ipv4, paced_send
+from harness.process import wait_until
+from harness.procfs import KernelUdp, daemon_pid, kernel_udp, rss_kib, sanitized
+from harness.seed import (SERVER_ADDRESS, SERVER_PORT, U2_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS,
+                          client_config, server_config)
 
 U_PORT = 41000
 U_ENDPOINT = f"10.9.0.5:{U_PORT}"

@@ -4,7 +4,6 @@ the bus and in tunlabctl, route to the right one of them, and stay small. The fi
 (start-up, GetAll, AddPeer/RemovePeer, RSS) are printed (pytest -s, or -rA shows them); the
 bounds asserted are generous ones for a loaded 2-core machine and a debug build."""
 
-import json
 import os
 import statistics
 import time
@@ -12,8 +11,8 @@ import time
 import dbus
 import pytest
 
-from lab import (PRIVATE_NETWORK, SERVER_PORT, SERVER_TUNNEL_ADDRESS, U_ADDRESS,
-                 U_TUNNEL_ADDRESS, V_ADDRESS, server_config)
+from harness.seed import (PRIVATE_NETWORK, SERVER_PORT, SERVER_TUNNEL_ADDRESS, U_ADDRESS,
+                          U_TUNNEL_ADDRESS, V_ADDRESS, server_config)
 
 # Every test here drives tunlabd through tunlabctl or its bus.
 pytestmark = pytest.mark.usefixtures("tunlabctl")

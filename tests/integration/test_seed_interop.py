@@ -4,12 +4,17 @@
 import hashlib
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from lab import (PRIVATE_NETWORK, SEED_LAB_DIR, SERVER_PORT, SYSTEM_PYTHON, U_ADDRESS,
-                 U_TUNNEL_ADDRESS, V_ADDRESS, client_config, only_peer_with_allowed_ip,
-                 server_config, wait_until)
+from harness.counters import only_peer_with_allowed_ip
+from harness.process import SYSTEM_PYTHON, wait_until
+from harness.seed import (PRIVATE_NETWORK, SERVER_PORT, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS,
+                          client_config, server_config)
+
+# The lab's own programs (Task 5's tun_client/tun_server), unchanged.
+SEED_LAB_DIR = Path(__file__).resolve().parent / "seed_lab"
 
 PINGS = 10
 # The seed programs import scapy first, which takes a few seconds.

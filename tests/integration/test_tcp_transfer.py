@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from lab import U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config, wait_until
+from harness.process import wait_until
+from harness.seed import U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config
 
 TRANSFER_BYTES = 20 * 1024 * 1024
 

@@ -1,7 +1,8 @@
 """Lab task 5 with two clients: U and U2 ping V at the same time through one server."""
 
-from lab import (U2_TUNNEL_ADDRESS, U_ADDRESS, U2_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS,
-                 client_config, only_peer_with_allowed_ip, server_config)
+from harness.counters import only_peer_with_allowed_ip
+from harness.seed import (U2_ADDRESS, U2_TUNNEL_ADDRESS, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS,
+                          client_config, server_config)
 
 PINGS = 40
 

@@ -1,10 +1,10 @@
-"""Helpers for the lab-task scenarios (tests/lab): tunlabctl against one daemon, packet
+"""Helpers for the lab-task scenarios (tests/lab): tunlabctl on a daemon's host, packet
 captures, a TCP session standing in for the lab's telnet, kernel counters, and the extra
 topologies of tasks 8 and 9.
 
-Everything else comes from the integration harness (tests/integration/lab.py): namespaces,
-a private dbus-daemon per tunlabd, Daemon start/stop/status, wait_until. This module only adds
-to it, so that both stay one harness.
+Everything else comes from the harness package (tests/harness): namespaces, a private
+dbus-daemon per tunlabd, Daemon start/stop/status, the SEED lab's addresses, wait_until. This
+module only adds to it, so that both suites stay on one harness.
 """
 
 from __future__ import annotations
@@ -12,43 +12,30 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-import lab as base  # noqa: E402  (the integration harness)
-from lab import (PING_PACKET_BYTES, PRIVATE_NETWORK, SERVER_ADDRESS,  # noqa: E402,F401
-                 SERVER_PORT, SERVER_PRIVATE_ADDRESS, SERVER_TUNNEL_ADDRESS, TUNNEL_NETWORK,
-                 U_ADDRESS, U2_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, Daemon, Lab, in_netns,
-                 run, wait_until)
+from harness.counters import RECEIVE_DROP_REASONS, SEND_DROP_REASONS
+from harness.daemon import Daemon
+from harness.lab import Lab
+from harness.netns import in_netns
+from harness.prerequisites import tunlabctl_path
+from harness.process import run, wait_until
+from harness.procfs import snmp_table
+from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, SERVER_PRIVATE_ADDRESS,
+                          SERVER_TUNNEL_ADDRESS, TUNNEL_NETWORK, U_ADDRESS, U_TUNNEL_ADDRESS)
+from harness.traffic import PING_PACKET_BYTES, PingResult, ping_argv
 
 # Names used throughout docs/lab.md: the tunnel is called like the lab's interface, and in a
 # fresh namespace the kernel gives the device the same name.
 TUNNEL = "tun0"
 TAP_TUNNEL = "tap0"
 
-RECEIVE_DROP_REASONS = ("empty", "truncated", "bad_version", "bad_header", "bad_length",
-                        "too_big", "bad_source", "unknown_peer", "peer_limit", "device_error")
-SEND_DROP_REASONS = ("no_peer", "no_endpoint", "send_error", "bad_offload")
 ALL_DROPS = tuple(f"drop_{reason}" for reason in RECEIVE_DROP_REASONS + SEND_DROP_REASONS)
-
-
-def tunlabctl_path() -> Path:
-    """TUNLABCTL, else the tunlabctl of the same build tree as tunlabd."""
-    if "TUNLABCTL" in os.environ:
-        return Path(os.environ["TUNLABCTL"])
-    return base.tunlabd_path().parent.parent / "client-cli" / "tunlabctl"
-
-
-def missing_tools(*tools: str) -> list[str]:
-    return [tool for tool in tools if shutil.which(tool) is None]
 
 
 # ── tunlabctl ───────────────────────────────────────────────────────────────────────────
@@ -102,10 +89,6 @@ def wait_for_counters(daemon: Daemon, condition, what: str, name: str = TUNNEL,
     return wait_until(counters_if_condition_holds, timeout, what, interval=0.05)
 
 
-def deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {key: after[key] - before.get(key, 0) for key in after}
-
-
 def traffic(delta: dict[str, int]) -> dict[str, int]:
     """The four traffic counters of a delta, for one exact comparison."""
     return {key: delta[key] for key in ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")}
@@ -141,19 +124,19 @@ def create_client_tunnel(daemon: Daemon) -> None:
 
 
 def ping_ok(lab: Lab, role: str, destination: str, count: int = 5, interval: float = 0.02,
-            size: int | None = None) -> base.PingResult:
+            size: int | None = None) -> PingResult:
     result = lab.ping(role, destination, count, interval, size)
     assert (result.transmitted, result.received) == (count, count), result.output
     return result
 
 
-def reply_ttls(result: base.PingResult) -> list[int]:
+def reply_ttls(result: PingResult) -> list[int]:
     return [int(ttl) for ttl in re.findall(r"ttl=(\d+)", result.output)]
 
 
 def ping_fails(lab: Lab, role: str, destination: str, count: int = 3) -> str:
     """Asserts that no echo reply comes back; returns ping's output (with stderr)."""
-    result = lab.exec(role, base.ping_argv(destination, count, 0.05) + [], check=False)
+    result = lab.exec(role, ping_argv(destination, count, 0.05) + [], check=False)
     output = result.stdout + result.stderr
     assert " 0 received" in output or "unreachable" in output, output
     assert "bytes from" not in output, output
@@ -164,8 +147,8 @@ def ping_fails(lab: Lab, role: str, destination: str, count: int = 3) -> str:
 
 
 class TaskLab(Lab):
-    """BRIEF §2's topology (lab.Lab), plus what the task scenarios need: programs with a stdin,
-    packet captures, kernel counters, IPv6 addresses."""
+    """BRIEF §2's topology (harness.lab.Lab), plus what the task scenarios need: programs with
+    a stdin, packet captures, kernel counters, IPv6 addresses."""
 
     def __init__(self, workdir: Path, ipv6: bool = False, debug_daemons: bool = False):
         super().__init__(workdir, ipv6=ipv6, debug_daemons=debug_daemons)
@@ -228,10 +211,7 @@ class TaskLab(Lab):
             return {name[len(protocol):]: int(value)
                     for name, value in (line.split() for line in text.splitlines())
                     if name.startswith(protocol)}
-        lines = [line.split() for line in self.exec(role, ["cat", "/proc/net/snmp"]).stdout
-                 .splitlines() if line.startswith(f"{protocol}:")]
-        header, values = lines[:2]
-        return dict(zip(header[1:], (int(v) for v in values[1:])))
+        return snmp_table(self.exec(role, ["cat", "/proc/net/snmp"]).stdout, protocol)
 
     def capture(self, role: str, interface: str, *filter_words: str) -> "Capture":
         return Capture(self, role, interface, list(filter_words)).start()

@@ -10,9 +10,11 @@ no peer holds and are dropped as no_peer, so the traffic counters still count on
 """
 
 
-from labkit import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS,
-                    TUNNEL_NETWORK, U_TUNNEL_ADDRESS, V_ADDRESS, TaskLab, counters, ctl, deltas,
-                    ping_ok, traffic, tunnel_status, wait_for_counters)
+from harness.counters import counter_deltas as deltas
+from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS,
+                          TUNNEL_NETWORK, U_TUNNEL_ADDRESS, V_ADDRESS)
+
+from labkit import TaskLab, counters, ctl, ping_ok, traffic, tunnel_status, wait_for_counters
 
 PINGS = 5
 PING4_BYTES = 20 + 8 + 56

@@ -13,9 +13,11 @@ Broken three ways:
 
 import pytest
 
-from labkit import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, TUNNEL, U_ADDRESS,
-                    U_TUNNEL_ADDRESS, V_ADDRESS, CounterStream, counter_text, create_client_tunnel,
-                    create_server_tunnel, ctl, tunnel_names, tunnel_status)
+from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, U_ADDRESS, U_TUNNEL_ADDRESS,
+                          V_ADDRESS)
+
+from labkit import (TUNNEL, CounterStream, counter_text, create_client_tunnel, create_server_tunnel,
+                    ctl, tunnel_names, tunnel_status)
 
 # A stalled stream: nothing new for this long while we write a line every 20 ms.
 QUIET_SECONDS = 1.0

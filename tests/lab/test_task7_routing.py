@@ -7,14 +7,16 @@
 - On V (the lab's experiment): without a route back to 192.168.53.0/24 the requests reach V
   through the tunnel but no reply returns; one route via the server-router fixes it.
 
-IPv6 is off in these namespaces (lab.py), so the only packets are the test's own and every
-counter can be compared exactly.
+IPv6 is off in these namespaces (harness/netns.py), so the only packets are the test's own
+and every counter can be compared exactly.
 """
 
-from labkit import (PRIVATE_NETWORK, SERVER_PRIVATE_ADDRESS, TUNNEL_NETWORK, U2_ADDRESS,
-                    V_ADDRESS, counters, create_client_tunnel, create_server_tunnel, ctl, deltas,
-                    drops, exact_traffic, ping_fails, ping_ok, traffic, tunnel_status,
-                    wait_for_counters)
+from harness.counters import counter_deltas as deltas
+from harness.seed import (PRIVATE_NETWORK, SERVER_PRIVATE_ADDRESS, TUNNEL_NETWORK, U2_ADDRESS,
+                          V_ADDRESS)
+
+from labkit import (counters, create_client_tunnel, create_server_tunnel, ctl, drops, exact_traffic,
+                    ping_fails, ping_ok, traffic, tunnel_status, wait_for_counters)
 
 PINGS = 10
 OUTSIDE_HOST = U2_ADDRESS  # on U's own LAN, outside 192.168.60.0/24

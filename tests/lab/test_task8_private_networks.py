@@ -8,9 +8,11 @@ other as a peer that holds the other private network, and routes that network in
 tunnel. So either side may speak first: the server needs to learn nothing.
 """
 
-from labkit import (SERVER_ADDRESS, SERVER_PORT, TUNNEL, SiteToSiteLab, counters,
-                    ctl, deltas, drops, exact_traffic, ping_ok, reply_ttls, traffic,
-                    tunnel_status, wait_for_counters)
+from harness.counters import counter_deltas as deltas
+from harness.seed import SERVER_ADDRESS, SERVER_PORT
+
+from labkit import (TUNNEL, SiteToSiteLab, counters, ctl, drops, exact_traffic, ping_ok, reply_ttls,
+                    traffic, tunnel_status, wait_for_counters)
 
 PINGS = 3
 CLIENT_SIDE = ("a", "b")   # 192.168.50.5, .6

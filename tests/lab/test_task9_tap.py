@@ -15,9 +15,11 @@ import shutil
 
 import pytest
 
-from labkit import (SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS, TAP_TUNNEL, U_ADDRESS,
-                    U_TUNNEL_ADDRESS, V_ADDRESS, EthernetLab, counters, ctl, drops, ping_ok,
-                    reply_ttls, tunnel_status, wait_until)
+from harness.process import wait_until
+from harness.seed import (SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS, U_ADDRESS,
+                          U_TUNNEL_ADDRESS, V_ADDRESS)
+
+from labkit import TAP_TUNNEL, EthernetLab, counters, ctl, drops, ping_ok, reply_ttls, tunnel_status
 
 pytestmark = pytest.mark.skipif(shutil.which("arping") is None,
                                 reason="needs arping (Debian package iputils-arping)")

@@ -10,9 +10,12 @@ for byte (test_seed_interop.py).
 
 import re
 
-from labkit import (PING_PACKET_BYTES, PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT,
-                    TUNNEL, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS,
-                    counters, create_client_tunnel, create_server_tunnel, ctl, deltas, drops,
+from harness.counters import counter_deltas as deltas
+from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, U_ADDRESS, U_TUNNEL_ADDRESS,
+                          V_ADDRESS)
+from harness.traffic import PING_PACKET_BYTES
+
+from labkit import (TUNNEL, counters, create_client_tunnel, create_server_tunnel, ctl, drops,
                     ping_fails, ping_ok, reply_ttls, traffic, tunnel_status, wait_for_counters)
 
 PINGS = 5

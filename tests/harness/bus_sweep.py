@@ -3,10 +3,11 @@ not from a list kept by hand), called with the largest arguments the bus passes 
 
 Two halves:
 - in the test process: `introspected_calls()` walks the objects and lists the calls to make;
-- as another user: `python3 bus_sweep.py ADDRESS` runs under setpriv, reads one call per line on
-  stdin (JSON: path, interface, member, signature, shape), builds its arguments itself (so that
-  32 MiB never crosses a pipe), sends it with hostile.py's wire client and prints one JSON line
-  per reply: the outcome, and the length and start of the error message.
+- as another user: `python3 -m harness.bus_sweep ADDRESS` (process.harness_program) runs under
+  setpriv, reads one call per line on stdin (JSON: path, interface, member, signature, shape),
+  builds its arguments itself (so that 32 MiB never crosses a pipe), sends it with dbus_wire's
+  client and prints one JSON line per reply: the outcome, and the length and start of the
+  error message.
 
 Shapes: "long" gives every string, object path, array and dictionary argument one element as
 long as the message can hold (the budget split between them); "many" fills arrays and
@@ -22,10 +23,9 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 
-from hostile import (METHOD_CALL, BusClosed, BusConnection, Variant, _Writer, encode_message,
-                     method_call_fields, split_signature)
+from harness.dbus_wire import (BUS_NAME, METHOD_CALL, BusClosed, BusConnection, Variant, Writer,
+                              encode_message, method_call_fields, split_signature)
 
-BUS_NAME = "org.tunlab1"
 # dbus-daemon's max_message_size, the default of Debian's system bus too.
 BUS_MESSAGE_LIMIT = 32 * 1024 * 1024
 SHAPES = ("long", "many")
@@ -68,7 +68,7 @@ def _is_variable(signature: str) -> bool:
     return signature[0] in "sogav"
 
 
-def _write_long(writer: _Writer, signature: str, size: int) -> None:
+def _write_long(writer: Writer, signature: str, size: int) -> None:
     """One argument whose variable part is `size` bytes long."""
     code = signature[0]
     if code in _LARGEST:
@@ -93,7 +93,7 @@ def _write_long(writer: _Writer, signature: str, size: int) -> None:
         raise ValueError(f"no long form for {signature!r}")
 
 
-def _write_many(writer: _Writer, signature: str, size: int) -> None:
+def _write_many(writer: Writer, signature: str, size: int) -> None:
     """One argument that holds as many of the smallest elements as fit in `size` bytes;
     written as bytes directly, since millions of elements through the generic writer would
     take minutes."""
@@ -125,7 +125,7 @@ def build_body(signature: str, shape: str, budget: int, first_extra: int = 0) ->
     members = split_signature(signature)
     variable = [member for member in members if _is_variable(member)]
     share = budget // max(len(variable), 1)
-    writer = _Writer()
+    writer = Writer()
     extra = first_extra
     for member in members:
         size = share + (extra if _is_variable(member) else 0)

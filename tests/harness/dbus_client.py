@@ -9,10 +9,11 @@ measure the daemon's reply latency in-process.
 
 Two ways to use it:
 - in the test process (root): `Client(address)`;
-- as another user: `python3 dbus_client.py ADDRESS` run under setpriv, reading a JSON list of
-  calls on stdin and printing a JSON list of outcomes (see `main`), or
-  `python3 dbus_client.py ADDRESS --load TUNNEL_PATH ROUTE...`, the load generator of the
-  no-stall test (see `_load`).
+- as a program (process.harness_program), e.g. as another user under setpriv:
+  `python3 -m harness.dbus_client ADDRESS`, reading a JSON list of calls on stdin and printing
+  a JSON list of outcomes (see `main`), or
+  `python3 -m harness.dbus_client ADDRESS --load TUNNEL_PATH ROUTE...`, the load generator of
+  the no-stall test (see `_load`).
 
 Typed values in JSON: an option map is {"key": [TYPE, value]}, e.g. {"listen_port": ["q",
 9090]} or {"listen_port": ["s", "9090"]}; TYPE is a D-Bus signature of a basic type or "as".
@@ -75,10 +76,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, str):
         return str(value)
     return value
-
-
-class CallFailed(AssertionError):
-    """A call the test expected to succeed was refused."""
 
 
 class Client:
