@@ -1,4 +1,4 @@
-"""One tunlabd under test and its private dbus-daemon (BRIEF §5).
+"""One tunlabd under test and its private dbus-daemon (a private system bus).
 
 Each tunlabd runs in one network namespace with its own temporary config/state/runtime
 directories and its own dbus-daemon as "system bus"; readiness is its sd_notify READY=1,
@@ -60,7 +60,7 @@ BUS_POLICIES = ("shipped", "permissive")
 
 
 class PrivateBus:
-    """A dbus-daemon standing in for the system bus of one tunlabd (BRIEF §5). One per daemon:
+    """A dbus-daemon standing in for the system bus of one tunlabd (a private system bus). One per daemon:
     every tunlabd owns the well-known name org.tunlab1, so two cannot share a bus. Its unix
     socket is a path, which works across network namespaces.
 

@@ -1,4 +1,4 @@
-"""The SEED VPN lab (BRIEF §2) rebuilt in network namespaces, with the tunlabd daemons started
+"""The SEED VPN lab (docs/lab.md) rebuilt in network namespaces, with the tunlabd daemons started
 in it. Used by both suites (tests/lab subclasses Lab for its other topologies) and bench/.
 
 One namespace per host:
@@ -119,7 +119,7 @@ class Lab(Traffic):
 
     def bus_latency(self, daemons: list[Daemon], tunnel_path: str = "/org/tunlab1/tunnel/lab",
                     calls: int = 200, interval: float = 0.01) -> list[BusLatency]:
-        """D-Bus reply latency of each of `daemons` (BRIEF §4: the bus is served by the control
+        """D-Bus reply latency of each of `daemons` (the bus is served by the control
         loop, never blocked by the packet path): `calls` Get(Counters), one every `interval`
         seconds, first idle, then while iperf3 sends U → V through the tunnel at full rate
         (one daemon after the other, in one iperf3 run). The tunnel must carry U → V already.

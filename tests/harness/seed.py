@@ -1,4 +1,4 @@
-"""The SEED VPN lab's numbers (BRIEF §2): its hosts' addresses, the networks, the server's
+"""The SEED VPN lab's numbers (docs/lab.md): its hosts' addresses, the networks, the server's
 port, the inner (tunnel) addresses, and the tunnel files of its two ends in the JSON that
 tunlabd documents. lab.py builds the topology from them.
 

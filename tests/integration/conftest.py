@@ -10,7 +10,7 @@ pytest_plugins = ["harness.plugin"]
 
 @pytest.fixture
 def lab(request, tmp_path, tunlabd):
-    """The BRIEF §2 topology in private namespaces, removed after the test whatever happens.
+    """The lab's topology (docs/lab.md) in private namespaces, removed after the test whatever happens.
     After a passing test every daemon still running must also shut down cleanly (SIGTERM →
     exit 0, devices removed). Daemon logs stay under tmp_path for post-mortems."""
     with Lab(tmp_path) as the_lab:

@@ -1,7 +1,7 @@
 """The whole lab driven over D-Bus only: both tunlabd start with NO configuration files, and
 everything (tunnels, peer, route, counters, status) goes through the API on the private
-system bus (shipped policy), first with tunlabctl, then with busctl alone (BRIEF §3: "everything
-tunlabctl can do can also be done with busctl alone")."""
+system bus (shipped policy), first with tunlabctl, then with busctl alone (the API is the
+product: everything tunlabctl can do can also be done with busctl alone)."""
 
 import json
 import subprocess

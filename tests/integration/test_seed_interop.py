@@ -20,7 +20,7 @@ PINGS = 10
 # The seed programs import scapy first, which takes a few seconds.
 SEED_START_TIMEOUT = 60.0
 # The lab leaves its TUN devices at the kernel's default MTU; tunlabd accepts the same
-# "for lab fidelity" (BRIEF §2).
+# "for lab fidelity" (docs/lab.md).
 LAB_MTU = 1500
 FULL_SIZE_PING = LAB_MTU - 28  # ICMP data bytes that make a 1500-byte IPv4 packet
 TRANSFER_BYTES = 2 * 1024 * 1024

@@ -34,6 +34,6 @@ def make_lab(request, tmp_path, tunlabd, tunlabctl):
 
 @pytest.fixture
 def lab(make_lab):
-    """BRIEF §2's topology: U 10.9.0.5, U2 10.9.0.6, server-router 10.9.0.11 / 192.168.60.11,
+    """The lab's topology (docs/lab.md): U 10.9.0.5, U2 10.9.0.6, server-router 10.9.0.11 / 192.168.60.11,
     V 192.168.60.5; IPv6 off, so that counters see only the test's own packets."""
     return make_lab()

@@ -104,7 +104,7 @@ def drops(delta: dict[str, int]) -> dict[str, int]:
     return {key: delta[key] for key in ALL_DROPS if delta.get(key)}
 
 
-# The lab's two ends, configured with tunlabctl only (BRIEF §3).
+# The lab's two ends, configured with tunlabctl only.
 
 def create_server_tunnel(daemon: Daemon, *extra: str) -> None:
     """The lab's server-router: listens on 9090, learns its clients."""
@@ -147,8 +147,8 @@ def ping_fails(lab: Lab, role: str, destination: str, count: int = 3) -> str:
 
 
 class TaskLab(Lab):
-    """BRIEF §2's topology (harness.lab.Lab), plus what the task scenarios need: programs with
-    a stdin, packet captures, kernel counters, IPv6 addresses."""
+    """The lab's topology (harness.lab.Lab, docs/lab.md), plus what the task scenarios need:
+    programs with a stdin, packet captures, kernel counters, IPv6 addresses."""
 
     def __init__(self, workdir: Path, ipv6: bool = False, debug_daemons: bool = False):
         super().__init__(workdir, ipv6=ipv6, debug_daemons=debug_daemons)

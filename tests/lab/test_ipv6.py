@@ -2,7 +2,7 @@
 as the outer transport (the tunnel's UDP datagrams travel over IPv6 between U and the
 server-router, the lab's IPv4 traffic inside them).
 
-Addresses added to BRIEF §2's topology: LAN fd00:9::/64 (U ::5, server-router ::11), private
+Addresses added to the lab's topology (docs/lab.md): LAN fd00:9::/64 (U ::5, server-router ::11), private
 network fd00:60::/64 (server-router ::11, V ::5, V's default route via ::11), tunnel network
 fd00:53::/64 (U ::99, server-router ::11). IPv6 is on in these namespaces, so the tunnel
 devices send their own router solicitations and MLD reports; those go to multicast addresses
@@ -151,7 +151,7 @@ def test_ipv6_as_the_outer_transport(make_lab):
 
 
 def test_default_mtu_does_not_fragment_over_ipv6(make_lab):
-    """BRIEF §2: by default no fragments: 1500 - 48 over IPv6."""
+    """By default no fragments: 1500 - 48 over IPv6."""
     lab = ipv6_lab(make_lab)
     client = lab.start_daemon("u")
     ctl(client, "create", "tun0", "--address", f"{U_TUNNEL_ADDRESS}/24")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # The SEED VPN lab's Task 5 client ("Handling Traffic in Both Directions"), as printed in
-# the lab report (BRIEF §2, seed/000_2f5218a20428c4df.txt). Only OCR damage is repaired
+# the lab report (the SEED Labs "VPN Tunneling Lab"). Only OCR damage is repaired
 # (os.O_RDWR, 0x400454ca, IFF_NO_PI, ifname_bytes, SERVER_IP/SERVER_PORT, indentation);
 # behaviour is the lab's: select loop over socket and TUN, 2048-byte reads, every TUN
 # packet sent to the server at 10.9.0.11:9090 from an ephemeral port.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-# The SEED VPN lab's Task 5 server-router program, as printed in the lab report (BRIEF §2,
-# seed/000_2f5218a20428c4df.txt). Only OCR damage is repaired (os.O_RDWR, 0x400454ca,
+# The SEED VPN lab's Task 5 server-router program, as printed in a student's report of the
+# SEED Labs "VPN Tunneling Lab". Only OCR damage is repaired (os.O_RDWR, 0x400454ca,
 # IFF_TUN/IFF_NO_PI, ifname_bytes, SERVER_IP/SERVER_PORT, socket.SOCK_DGRAM, a wrapped
 # print, indentation); behaviour is the lab's: bound to 0.0.0.0:9090, select loop over
 # socket and TUN, 2048-byte reads, and return traffic goes to whatever address:port the
