@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "crypto/encoding.hpp"
 #include "util/printable.hpp"
 
 namespace tunlab {
@@ -191,8 +192,89 @@ Endpoint parse_endpoint(const std::string& text, const std::string& field,
     return *endpoint;
 }
 
+crypto::PublicKey parse_public_key(const std::string& text, const std::string& field) {
+    const auto key = crypto::key_from_base64(text);
+    if (!key) {
+        throw ConfigError(field, "'" + quote_input(text) +
+                                     "' is not a key: 32 bytes in base64 (44 characters, as "
+                                     "`tunlabctl genkey | tunlabctl pubkey` or `wg pubkey` print)");
+    }
+    return *key;
+}
+
+namespace {
+
+SharedSecret secret_from_base64(std::string_view text, const std::string& field) {
+    crypto::SecretKey key;
+    // Never quoted: the text is (meant to be) a secret.
+    if (!crypto::key_from_base64(text, key.bytes())) {
+        throw ConfigError(field,
+                          "not a key: 32 bytes in base64 (44 characters, as `tunlabctl "
+                          "genkey` or `wg genkey` print)");
+    }
+    return SharedSecret(std::move(key));
+}
+
+SharedSecret read_key_file(const std::filesystem::path& path, const std::string& field) {
+    std::ifstream input(path);
+    std::string text;
+    // A key file is one line of 44 characters; a little more is whitespace, much more is not
+    // a key file (and is not read whole).
+    if (!input || !std::getline(input, text) || text.size() > 128) {
+        throw ConfigError(field, "'" + quote_input(path.string()) +
+                                     "' cannot be read as a key file (one line, 44 characters)");
+    }
+    const auto first = text.find_first_not_of(" \t\r");
+    const auto last = text.find_last_not_of(" \t\r");
+    const std::string_view key = first == std::string::npos
+                                     ? std::string_view()
+                                     : std::string_view(text).substr(first, last - first + 1);
+    SharedSecret secret = secret_from_base64(key, field);
+    crypto::secure_wipe({reinterpret_cast<uint8_t*>(text.data()), text.size()});
+    return secret;
+}
+
+// A key given inline ("private_key", "preshared_key"), or as a file ("<key>_file"): which
+// forms `context` takes, and the secret with the file it came from.
+std::pair<SharedSecret, std::string> read_secret(ObjectReader& reader, const std::string& key,
+                                                 const ParseContext& context) {
+    const auto inline_text = reader.string(key);
+    const auto file = reader.string(key + "_file");
+    SharedSecret secret;
+    if (inline_text) {
+        if (context.keys == KeySource::Files) {
+            throw ConfigError(reader.field(key),
+                              "keys do not belong in this file, which others may read: put it "
+                              "in a file of its own, readable by root only, and name that file "
+                              "in " +
+                                  key + "_file");
+        }
+        secret = secret_from_base64(*inline_text, reader.field(key));
+    }
+    if (file) {
+        if (context.keys == KeySource::Inline) {
+            throw ConfigError(reader.field(key + "_file"),
+                              "tunlabd does not read key files named by a request: send the "
+                              "key itself (" +
+                                  key + ")");
+        }
+        if (file->empty()) {
+            throw ConfigError(reader.field(key + "_file"), "must name a file");
+        }
+        if (context.keys == KeySource::Files) {
+            const std::filesystem::path path(*file);
+            secret = read_key_file(path.is_absolute() ? path : context.directory / path,
+                                   reader.field(key + "_file"));
+        }
+    }
+    return {std::move(secret), file.value_or("")};
+}
+
+}  // namespace
+
 PeerConfig peer_config_from_json(const json& object, const std::string& path,
-                                 const IpAddress& listen_address) {
+                                 const IpAddress& listen_address, ProtocolKind protocol,
+                                 const ParseContext& context) {
     ObjectReader reader(object, path);
     PeerConfig peer;
     if (auto endpoint = reader.string("endpoint")) {
@@ -203,11 +285,25 @@ PeerConfig peer_config_from_json(const json& object, const std::string& path,
     });
     peer.keepalive_seconds =
         static_cast<uint16_t>(reader.number("keepalive", 0, 65535).value_or(0));
+    if (auto key = reader.string("public_key")) {
+        peer.public_key = parse_public_key(*key, reader.field("public_key"));
+    }
+    std::tie(peer.preshared_key, peer.preshared_key_file) =
+        read_secret(reader, "preshared_key", context);
     reader.reject_unknown_keys();
+    if (protocol == ProtocolKind::WireGuard && !peer.public_key) {
+        throw ConfigError(reader.field("public_key"),
+                          "a wireguard peer is its public key: it must be given");
+    }
+    if (protocol != ProtocolKind::WireGuard &&
+        (peer.public_key || !peer.preshared_key.empty() || !peer.preshared_key_file.empty())) {
+        throw ConfigError(reader.field(peer.public_key ? "public_key" : "preshared_key"),
+                          "keys are for protocol wireguard; this tunnel's is plain");
+    }
     return peer;
 }
 
-json peer_config_to_json(const PeerConfig& peer) {
+json peer_config_to_json(const PeerConfig& peer, Secrets secrets) {
     json entry;
     if (peer.endpoint) {
         entry["endpoint"] = peer.endpoint->to_string();
@@ -217,10 +313,20 @@ json peer_config_to_json(const PeerConfig& peer) {
         entry["allowed_ips"].push_back(prefix.to_string());
     }
     entry["keepalive"] = peer.keepalive_seconds;
+    if (peer.public_key) {
+        entry["public_key"] = crypto::key_to_base64(*peer.public_key);
+    }
+    if (!peer.preshared_key_file.empty()) {
+        entry["preshared_key_file"] = peer.preshared_key_file;
+    }
+    if (secrets == Secrets::Include && !peer.preshared_key.empty()) {
+        entry["preshared_key"] = crypto::key_to_base64(peer.preshared_key.key().bytes());
+    }
     return entry;
 }
 
-TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) {
+TunnelConfig tunnel_config_from_json(std::string_view name, const json& object,
+                                     const ParseContext& context) {
     if (!is_valid_tunnel_name(name)) {
         throw ConfigError(
             "name", "'" + quote_input(name) + "' must be 1 to 15 letters, digits, '_' or '-'");
@@ -247,10 +353,16 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
     if (auto protocol = reader.string("protocol")) {
         const auto named = protocol_named(*protocol);
         if (!named) {
-            throw ConfigError("protocol",
-                              "'" + quote_input(*protocol) + "' is not supported (only \"plain\")");
+            throw ConfigError("protocol", "'" + quote_input(*protocol) +
+                                              "' is neither \"plain\" nor \"wireguard\"");
         }
         config.protocol = *named;
+    }
+    const bool wireguard = config.protocol == ProtocolKind::WireGuard;
+    if (wireguard && config.mode == DeviceMode::Tap) {
+        throw ConfigError("mode",
+                          "WireGuard carries IP packets only: protocol wireguard needs "
+                          "mode tun");
     }
     reader.strings("addresses", [&](const std::string& text, const std::string& field) {
         config.addresses.push_back(parse_interface_address(text, field));
@@ -264,7 +376,13 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
         config.listen_address = *address;
     }
     config.listen_port = static_cast<uint16_t>(reader.number("listen_port", 0, 65535).value_or(0));
-    config.learn_peers = reader.boolean("learn_peers").value_or(true);
+    // WireGuard has no learned peers: a peer is its public key.
+    config.learn_peers = reader.boolean("learn_peers").value_or(!wireguard);
+    if (wireguard && config.learn_peers) {
+        throw ConfigError("learn_peers",
+                          "a wireguard tunnel does not learn peers: a peer is its "
+                          "public key");
+    }
     config.max_learned_peers =
         reader.number("max_learned_peers", 0, 1'000'000).value_or(config.max_learned_peers);
     config.learned_peer_timeout_seconds = reader.number("learned_peer_timeout", 1, 86'400 * 7)
@@ -278,9 +396,18 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
             throw ConfigError("peers", "expected an array, found " + describe(*peers));
         }
         std::map<Prefix, size_t> owner;
+        std::map<crypto::PublicKey, size_t> keys;
         for (size_t i = 0; i < peers->size(); ++i) {
             const std::string path = "peers[" + std::to_string(i) + "]";
-            config.peers.push_back(peer_config_from_json((*peers)[i], path, config.listen_address));
+            config.peers.push_back(peer_config_from_json((*peers)[i], path, config.listen_address,
+                                                         config.protocol, context));
+            if (const auto& key = config.peers.back().public_key) {
+                if (auto [slot, fresh] = keys.emplace(*key, i); !fresh) {
+                    throw ConfigError(
+                        path + ".public_key",
+                        "is already peers[" + std::to_string(slot->second) + "]'s public key");
+                }
+            }
             const auto& allowed = config.peers.back().allowed_ips;
             for (size_t j = 0; j < allowed.size(); ++j) {
                 if (auto [slot, fresh] = owner.emplace(allowed[j], i); !fresh) {
@@ -296,11 +423,20 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object) 
                     [](const InterfaceAddress& a) { return a.address.family == Family::V6; });
     config.mtu =
         reader.number("mtu", has_ipv6_address ? kMinimumIpv6Mtu : kMinimumMtu, kMaximumMtu);
+    std::tie(config.private_key, config.private_key_file) =
+        read_secret(reader, "private_key", context);
     reader.reject_unknown_keys();
+    if (wireguard && config.private_key.empty() && context.keys != KeySource::Inline) {
+        throw ConfigError(context.keys == KeySource::Files ? "private_key_file" : "private_key",
+                          "a wireguard tunnel needs its private key");
+    }
+    if (!wireguard && (!config.private_key.empty() || !config.private_key_file.empty())) {
+        throw ConfigError("private_key", "keys are for protocol wireguard; this tunnel's is plain");
+    }
     return config;
 }
 
-json tunnel_config_to_json(const TunnelConfig& config) {
+json tunnel_config_to_json(const TunnelConfig& config, Secrets secrets) {
     json object;
     if (!config.interface.empty()) {
         object["interface"] = config.interface;
@@ -326,7 +462,13 @@ json tunnel_config_to_json(const TunnelConfig& config) {
     }
     object["peers"] = json::array();
     for (const auto& peer : config.peers) {
-        object["peers"].push_back(peer_config_to_json(peer));
+        object["peers"].push_back(peer_config_to_json(peer, secrets));
+    }
+    if (!config.private_key_file.empty()) {
+        object["private_key_file"] = config.private_key_file;
+    }
+    if (secrets == Secrets::Include && !config.private_key.empty()) {
+        object["private_key"] = crypto::key_to_base64(config.private_key.key().bytes());
     }
     return object;
 }
@@ -342,7 +484,9 @@ TunnelConfig load_tunnel_config_file(const std::filesystem::path& path) {
     } catch (const json::exception& error) {
         throw ConfigError("", std::string("is not valid JSON: ") + error.what());
     }
-    return tunnel_config_from_json(path.stem().string(), object);
+    const auto directory = path.has_parent_path() ? path.parent_path() : ".";
+    return tunnel_config_from_json(path.stem().string(), object,
+                                   ParseContext{KeySource::Files, directory});
 }
 
 ConfigDirectory load_config_directory(const std::filesystem::path& directory) {

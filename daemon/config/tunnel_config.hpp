@@ -26,14 +26,36 @@ class ConfigError : public std::runtime_error {
 
 bool is_valid_tunnel_name(std::string_view name);
 
+// Where keys (private and preshared) come from, by who wrote the JSON:
+enum class KeySource {
+    Files,   // a tunnel file, which others may read: keys only in files of their own
+             // ("private_key_file", relative to the tunnel file's directory), read at once
+    Inline,  // a request over the bus: keys only inline ("private_key"); a missing private
+             // key is for the caller to generate
+    Saved,   // the saved state (0600, the daemon's): keys inline, the files' names kept
+};
+struct ParseContext {
+    KeySource keys = KeySource::Saved;
+    std::filesystem::path directory;  // KeySource::Files: where relative key files are
+};
+
+// Whether JSON written from settings holds the secret keys: only the saved state does.
+enum class Secrets { Include, Omit };
+
 // Throws ConfigError.
-TunnelConfig tunnel_config_from_json(std::string_view name, const nlohmann::json& json);
-nlohmann::json tunnel_config_to_json(const TunnelConfig& config);
+TunnelConfig tunnel_config_from_json(std::string_view name, const nlohmann::json& json,
+                                     const ParseContext& context = {});
+nlohmann::json tunnel_config_to_json(const TunnelConfig& config,
+                                     Secrets secrets = Secrets::Include);
 
 // One entry of "peers"; `path` prefixes field names in errors ("peers[2]", or "" for the bus).
 PeerConfig peer_config_from_json(const nlohmann::json& json, const std::string& path,
-                                 const IpAddress& listen_address);
-nlohmann::json peer_config_to_json(const PeerConfig& peer);
+                                 const IpAddress& listen_address, ProtocolKind protocol,
+                                 const ParseContext& context = {});
+nlohmann::json peer_config_to_json(const PeerConfig& peer, Secrets secrets = Secrets::Include);
+
+// A peer's public key (base64, 32 bytes); `field` names it in the error.
+crypto::PublicKey parse_public_key(const std::string& text, const std::string& field);
 
 // Checks one endpoint for a tunnel listening on `listen_address` (an IPv6 endpoint needs an
 // IPv6 socket); `field` names it in the error.

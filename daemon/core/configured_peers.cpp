@@ -67,6 +67,13 @@ void ConfiguredPeers::check(PeerId id, const PeerConfig& peer) const {
                                                              std::to_string(other));
         }
     }
+    if (peer.public_key) {
+        const auto [first, last] = by_public_key_.equal_range(*peer.public_key);
+        if (const PeerId other = other_than(first, last, id, [](PeerId) { return true; })) {
+            throw RequestError(ErrorKind::AlreadyExists,
+                               "public_key: already the key of peer " + std::to_string(other));
+        }
+    }
 }
 
 void ConfiguredPeers::set(PeerId id, const PeerConfig& peer) {
@@ -81,6 +88,9 @@ void ConfiguredPeers::set(PeerId id, const PeerConfig& peer) {
     }
     for (const Prefix& prefix : peer.allowed_ips) {
         by_prefix_.emplace(prefix, id);
+    }
+    if (peer.public_key) {
+        by_public_key_.emplace(*peer.public_key, id);
     }
 }
 
@@ -105,6 +115,9 @@ void ConfiguredPeers::unindex(PeerId id, const PeerConfig& peer) {
     }
     for (const Prefix& prefix : peer.allowed_ips) {
         erase_entry(by_prefix_, prefix, id);
+    }
+    if (peer.public_key) {
+        erase_entry(by_public_key_, *peer.public_key, id);
     }
 }
 

@@ -17,7 +17,8 @@ class ConfiguredPeers {
     using Map = std::map<PeerId, PeerConfig>;
 
     // Throws RequestError (InvalidArgument, AlreadyExists) if `peer` may not be peer `id`:
-    // an allowed prefix listed twice, or an endpoint or prefix held by another configured peer.
+    // an allowed prefix listed twice, or an endpoint, prefix or public key held by another
+    // configured peer.
     void check(PeerId id, const PeerConfig& peer) const;
 
     // Adds peer `id`, or replaces it.
@@ -39,6 +40,7 @@ class ConfiguredPeers {
     // peers would spend almost 2 MB on copies of what peers_ holds already.
     std::unordered_multimap<size_t, PeerId> by_endpoint_;
     std::multimap<Prefix, PeerId> by_prefix_;
+    std::multimap<crypto::PublicKey, PeerId> by_public_key_;
     size_t ipv6_endpoints_ = 0;
 };
 

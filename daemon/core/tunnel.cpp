@@ -50,6 +50,7 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink, bool offload)
     settings.udp_segmentation = socket_.segmentation_offload();
     settings.batched_device_reads = offload;
     settings.busy_poll_us = config_.busy_poll_us;
+    settings.private_key = config_.private_key;
     data_plane_ =
         std::make_unique<DataPlane>(device_.fd(), socket_.fd(), socket_.family(), settings);
     for (const auto& peer : config.peers) {

@@ -51,7 +51,10 @@ DataPlane::DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneS
       receive_limit_(std::max<size_t>(settings.mtu, kLabMtu)),
       table_(settings.learning, socket_family),
       forwarding_(make_forwarding(settings.mode, table_)),
-      protocol_(make_protocol(settings.protocol, table_, *forwarding_)),
+      protocol_(
+          make_protocol(ProtocolSettings{settings.protocol, settings.mtu, settings.private_key},
+                        table_, *forwarding_, *this, counters_)),
+      framing_(protocol_->framing()),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
@@ -69,6 +72,7 @@ DataPlane::DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneS
     interval.it_interval.tv_sec = kTickSeconds;
     interval.it_value.tv_sec = kTickSeconds;
     ::timerfd_settime(timer_.get(), 0, &interval, nullptr);
+    timer_due_us_ = monotonic_microseconds() + kTickSeconds * 1'000'000;
     watch(epoll_.get(), device_fd_, kDevice);
     watch(epoll_.get(), socket_fd_, kSocket);
     watch(epoll_.get(), wakeup_.get(), kWakeup);
@@ -166,6 +170,7 @@ void DataPlane::run() {
         if (traffic) {
             busy_until_us = now_us_ + settings_.busy_poll_us;
         }
+        arm_timer_for_protocol();
         if (table_.changed()) {
             publish();
         }
@@ -197,9 +202,35 @@ void DataPlane::publish() {
     signal_event(events_.get());
 }
 
-void DataPlane::send(const Endpoint& to, std::span<const uint8_t> datagram) {
-    ::sendto(socket_fd_, datagram.data(), datagram.size(), MSG_DONTWAIT, to.sockaddr_ptr(),
-             to.sockaddr_length());
+void DataPlane::send(const Endpoint& to, std::span<const uint8_t> datagram, Peer* counted_for) {
+    const ssize_t sent = ::sendto(socket_fd_, datagram.data(), datagram.size(), MSG_DONTWAIT,
+                                  to.sockaddr_ptr(), to.sockaddr_length());
+    if (counted_for == nullptr) {
+        return;
+    }
+    if (sent < 0) {
+        counters_.drop(DropReason::SendError);
+        return;
+    }
+    const uint64_t now = now_microseconds();
+    counters_.add_tx(datagram.size(), now);
+    counted_for->counters.add_tx(datagram.size(), now);
+}
+
+void DataPlane::arm_timer_for_protocol() {
+    const auto deadline = protocol_->next_deadline();
+    if (!deadline || *deadline >= timer_due_us_) {
+        return;
+    }
+    // The deadline once, then the tick every second from there.
+    const uint64_t now = monotonic_microseconds();
+    const uint64_t wait = *deadline > now ? *deadline - now : 1;
+    itimerspec when{};
+    when.it_value.tv_sec = static_cast<time_t>(wait / 1'000'000);
+    when.it_value.tv_nsec = static_cast<long>(wait % 1'000'000 * 1000);
+    when.it_interval.tv_sec = kTickSeconds;
+    ::timerfd_settime(timer_.get(), 0, &when, nullptr);
+    timer_due_us_ = now + wait;
 }
 
 }  // namespace tunlab

@@ -32,6 +32,7 @@ struct DataPlaneSettings {
     bool udp_segmentation = false;      // UdpSocket::segmentation_offload()
     bool batched_device_reads = false;  // io_uring reads where the kernel allows them
     uint64_t busy_poll_us = 0;          // TunnelConfig::busy_poll_us
+    SharedSecret private_key;           // protocol wireguard: ours
 };
 
 // Moves packets between one tunnel's device and its UDP socket on a thread of its own. It owns
@@ -76,14 +77,18 @@ class DataPlane : private Wire {
     void run();
     void run_commands();
     void publish();
-    void send(const Endpoint& to, std::span<const uint8_t> datagram) override;  // Wire
+    void send(const Endpoint& to, std::span<const uint8_t> datagram,
+              Peer* counted_for) override;  // Wire
+    // Arms the timer for the protocol's next deadline, if it is sooner than the next tick.
+    void arm_timer_for_protocol();
 
     // Device → wire (send.cpp).
     bool read_device();
     void forward_from_device(std::span<const uint8_t> packet);
-    size_t copy_for_the_wire(std::span<const uint8_t> packet, size_t* segment_size);
-    void flood(std::span<const uint8_t> packet, size_t length, size_t segment_size);
-    void queue_send(Peer& peer, size_t length, size_t segment_size);
+    // The packet as the datagrams it becomes, at the send queue's tail; false: dropped.
+    bool copy_for_the_wire(std::span<const uint8_t> packet, Train* train);
+    void flood(std::span<const uint8_t> packet, const Train& train);
+    void queue_send(Peer& peer, const Train& train);
     void flush_sends();
 
     // Wire → device (receive.cpp).
@@ -99,14 +104,16 @@ class DataPlane : private Wire {
     const DataPlaneSettings settings_;
     const size_t receive_limit_;  // largest inner packet accepted from the network
     PeerTable table_;
+    TunnelCounters counters_;
     std::unique_ptr<Forwarding> forwarding_;
     std::unique_ptr<Protocol> protocol_;
-    TunnelCounters counters_;
+    const Framing framing_;  // the protocol's
 
     UniqueFd epoll_;
-    UniqueFd wakeup_;  // eventfd: commands queued or stop requested
-    UniqueFd timer_;   // timerfd: the tick
-    UniqueFd events_;  // eventfd: tells the control plane that the peer views changed
+    UniqueFd wakeup_;            // eventfd: commands queued or stop requested
+    UniqueFd timer_;             // timerfd: the tick, and the protocol's deadlines
+    uint64_t timer_due_us_ = 0;  // monotonic: when the timer fires next
+    UniqueFd events_;            // eventfd: tells the control plane that the peer views changed
     DeviceReadBatch device_reads_;
     UdpSendQueue send_queue_;
     UdpReceiveBatch receive_batch_;

@@ -28,13 +28,16 @@ DeviceWriter::DeviceWriter(int fd, bool vnet_header, bool coalesce_udp, size_t m
     pending_.reserve(max_pending);
 }
 
-void DeviceWriter::add(std::span<const uint8_t> packet, Peer& peer) {
+void DeviceWriter::add(std::span<const uint8_t> packet, Peer& peer, size_t counted_bytes) {
+    if (counted_bytes == 0) {
+        counted_bytes = packet.size();
+    }
     if (coalescing_) {
         // The caller flushes when full(), so the coalescer always has room.
-        [[maybe_unused]] const bool taken = coalescer_.add(packet, &peer);
+        [[maybe_unused]] const bool taken = coalescer_.add(packet, &peer, counted_bytes);
         return;
     }
-    pending_.push_back({packet, &peer});
+    pending_.push_back({packet, &peer, counted_bytes});
 }
 
 bool DeviceWriter::write_one(std::span<const uint8_t> packet) {

@@ -25,7 +25,8 @@ class DeviceWriter {
     DeviceWriter(int fd, bool vnet_header, bool coalesce_udp, size_t max_pending);
 
     bool full() const { return coalescing_ ? coalescer_.full() : pending_.size() >= max_pending_; }
-    void add(std::span<const uint8_t> packet, Peer& peer);
+    // `counted_bytes`: what the counters count for the packet if it is written (0: its size).
+    void add(std::span<const uint8_t> packet, Peer& peer, size_t counted_bytes = 0);
     bool coalescing() const { return coalescing_; }
 
     // report(Peer&, size_t packets, size_t bytes, bool written), once per write.
@@ -33,13 +34,13 @@ class DeviceWriter {
     void flush(Report&& report) {
         if (coalescing_) {
             coalescer_.flush([&](const offload::CoalescedWrite& write) {
-                report(*static_cast<Peer*>(write.tag), write.packets, write.ip_bytes,
+                report(*static_cast<Peer*>(write.tag), write.packets, write.counted_bytes,
                        write_coalesced(write));
             });
             return;
         }
         for (const Pending& item : pending_) {
-            report(*item.peer, 1, item.packet.size(), write_one(item.packet));
+            report(*item.peer, 1, item.counted_bytes, write_one(item.packet));
         }
         pending_.clear();
     }
@@ -48,6 +49,7 @@ class DeviceWriter {
     struct Pending {
         std::span<const uint8_t> packet;
         Peer* peer;
+        size_t counted_bytes;
     };
 
     bool write_one(std::span<const uint8_t> packet);

@@ -48,9 +48,17 @@ void DataPlane::deliver_from_network(std::span<uint8_t> datagram, const Endpoint
         counters_.drop(*opened.drop);
         return;
     }
-    if (opened.keepalive) {
-        counters_.rx_keepalives.add(1);
-        opened.peer->counters.last_receive_us.set(now_us_);
+    if (opened.keepalive || opened.control) {
+        // A sign of life, not a packet: the protocol says what its bytes count for (WireGuard
+        // counts every message, as `wg` does; the plain protocol's keepalives count nothing).
+        if (opened.keepalive) {
+            counters_.rx_keepalives.add(1);
+        }
+        if (Peer* peer = opened.peer) {
+            peer->counters.last_receive_us.set(now_us_);
+            peer->counters.rx_bytes.add(opened.counted_bytes);
+            counters_.rx_bytes.add(opened.counted_bytes);
+        }
         return;
     }
     const auto inspected = forwarding_->inspect(opened.inner, receive_limit_);
@@ -76,7 +84,7 @@ void DataPlane::deliver_from_network(std::span<uint8_t> datagram, const Endpoint
     if (device_writer_.full()) {
         flush_device_writes();
     }
-    device_writer_.add(opened.inner, *peer);
+    device_writer_.add(opened.inner, *peer, opened.counted_bytes);
 }
 
 void DataPlane::flush_device_writes() {

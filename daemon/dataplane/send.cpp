@@ -11,14 +11,6 @@ namespace tunlab {
 
 using namespace dataplane;
 
-namespace {
-
-size_t datagrams_in(size_t length, size_t segment_size) {
-    return (length + segment_size - 1) / segment_size;
-}
-
-}  // namespace
-
 // Returns whether anything was read.
 bool DataPlane::read_device() {
     now_us_ = now_microseconds();
@@ -43,45 +35,50 @@ bool DataPlane::read_device() {
 }
 
 void DataPlane::forward_from_device(std::span<const uint8_t> packet) {
-    size_t segment_size = 0;
-    const size_t length = copy_for_the_wire(packet, &segment_size);
-    if (length == 0) {
+    Train train;
+    if (!copy_for_the_wire(packet, &train)) {
         return;
     }
-    const Destination destination = forwarding_->destination({send_queue_.tail(), length});
+    const Destination destination = forwarding_->destination(train.bytes.subspan(
+        framing_.header, train.count == 1 ? train.last_packet_size : train.packet_size));
     if (destination.peer != nullptr) {
-        queue_send(*destination.peer, length, segment_size);
+        queue_send(*destination.peer, train);
     } else if (destination.flood) {
-        flood(packet, length, segment_size);
+        flood(packet, train);
     } else {
-        counters_.drop(DropReason::NoPeer, datagrams_in(length, segment_size));
+        counters_.drop(DropReason::NoPeer, train.count);
     }
 }
 
-// Copies a packet read from the device to the send queue's tail as the datagrams it
-// becomes on the wire: `*segment_size` bytes each, the last maybe shorter. 0: dropped.
-size_t DataPlane::copy_for_the_wire(std::span<const uint8_t> packet, size_t* segment_size) {
+// Copies a packet read from the device to the send queue's tail as the datagrams it becomes on
+// the wire, laid out by the protocol's framing. False: dropped (counted).
+bool DataPlane::copy_for_the_wire(std::span<const uint8_t> packet, Train* train) {
     if (!settings_.device_offloads.vnet_header) {
-        std::memcpy(send_queue_.tail(), packet.data(), packet.size());
-        *segment_size = packet.size();
-        return packet.size();
+        const size_t datagram = framing_.datagram_size(packet.size());
+        std::memcpy(send_queue_.tail() + framing_.header, packet.data(), packet.size());
+        *train = Train{{send_queue_.tail(), datagram}, 1, datagram, packet.size(), packet.size()};
+        return true;
     }
-    const auto result =
-        offload::segment_packet(packet, receive_limit_, {send_queue_.tail(), send_queue_.room()});
+    const auto result = offload::segment_packet(packet, receive_limit_,
+                                                {send_queue_.tail(), send_queue_.room()}, framing_);
     if (std::holds_alternative<offload::SegmentError>(result)) {
         counters_.drop(DropReason::BadOffload);
-        return 0;
+        return false;
     }
     const auto& segments = std::get<offload::Segments>(result);
-    *segment_size = segments.segment_size;
-    return segments.total_bytes;
+    *train = Train{{send_queue_.tail(), segments.total_bytes},
+                   segments.segment_count,
+                   segments.datagram_size,
+                   segments.segment_size,
+                   segments.last_segment_size};
+    return true;
 }
 
 // Broadcast, multicast or not yet seen (TAP): every configured peer gets it, as a switch
 // would do. Not learned peers: their endpoint is only where a datagram said it came from,
 // which anyone can forge, and one forged datagram per made-up peer would turn each broadcast
 // into hundreds of datagrams at someone else's address. Paced per tunnel (floods_).
-void DataPlane::flood(std::span<const uint8_t> packet, size_t length, size_t segment_size) {
+void DataPlane::flood(std::span<const uint8_t> packet, const Train& train) {
     if (!floods_.take(now_us_)) {
         counters_.drop(DropReason::FloodLimit);
         return;
@@ -92,13 +89,16 @@ void DataPlane::flood(std::span<const uint8_t> packet, size_t length, size_t seg
         if (peer.learned || !peer.config.endpoint) {
             return;
         }
+        Train copy = train;
         if (sent) {
-            if (send_queue_.full() || send_queue_.room() < packet.size()) {
+            if (send_queue_.full() || send_queue_.room() < train.bytes.size()) {
                 flush_sends();
             }
-            std::memcpy(send_queue_.tail(), packet.data(), packet.size());
+            if (!copy_for_the_wire(packet, &copy)) {
+                return;
+            }
         }
-        queue_send(peer, length, segment_size);
+        queue_send(peer, copy);
         sent = true;
     });
     if (!sent) {
@@ -106,17 +106,22 @@ void DataPlane::flood(std::span<const uint8_t> packet, size_t length, size_t seg
     }
 }
 
-void DataPlane::queue_send(Peer& peer, size_t length, size_t segment_size) {
+void DataPlane::queue_send(Peer& peer, const Train& train) {
     if (!peer.config.endpoint) {
-        counters_.drop(DropReason::NoEndpoint, datagrams_in(length, segment_size));
+        counters_.drop(DropReason::NoEndpoint, train.count);
         return;
     }
     DropReason drop{};
-    if (!protocol_->seal(peer, {send_queue_.tail(), length}, segment_size, &drop)) {
-        counters_.drop(drop, datagrams_in(length, segment_size));
-        return;
+    switch (protocol_->seal(peer, train, &drop)) {
+        case Sealed::Send:
+            send_queue_.push(*peer.config.endpoint, train.bytes.size(), train.datagram_size, &peer);
+            return;
+        case Sealed::Held:
+            return;
+        case Sealed::Drop:
+            counters_.drop(drop, train.count);
+            return;
     }
-    send_queue_.push(*peer.config.endpoint, length, segment_size, &peer);
 }
 
 void DataPlane::flush_sends() {

@@ -5,11 +5,14 @@
 // running them core's and the data plane's.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "crypto/secret_key.hpp"
+#include "crypto/x25519.hpp"
 #include "net/endpoint.hpp"
 #include "net/ip_address.hpp"
 
@@ -18,10 +21,11 @@ namespace tunlab {
 // What the device carries: IP packets (TUN) or Ethernet frames (TAP).
 enum class DeviceMode { Tun, Tap };
 
-// What the wire carries. Only the lab's: one inner packet per datagram, nothing added.
-enum class ProtocolKind { Plain };
+// What the wire carries: the lab's protocol (one inner packet per datagram, nothing added,
+// nothing authenticated) or WireGuard's (Noise handshakes, encrypted and authenticated).
+enum class ProtocolKind { Plain, WireGuard };
 
-// The names the files and the API use ("tun", "tap"; "plain"), and back.
+// The names the files and the API use ("tun", "tap"; "plain", "wireguard"), and back.
 std::string_view to_string(DeviceMode mode);
 std::string_view to_string(ProtocolKind protocol);
 std::optional<DeviceMode> device_mode_named(std::string_view name);
@@ -30,11 +34,32 @@ std::optional<ProtocolKind> protocol_named(std::string_view name);
 // Names a peer within its tunnel for the tunnel's whole life (never reused).
 using PeerId = uint64_t;
 
+// A secret key (a private or preshared key) in locked memory, shared by the copies of a
+// configuration that hold it: copying settings never copies the secret, and the last copy to
+// go wipes it. Equal when the keys are (compared in constant time).
+class SharedSecret {
+  public:
+    SharedSecret() = default;
+    explicit SharedSecret(crypto::SecretKey key);
+
+    bool empty() const { return key_ == nullptr; }
+    const crypto::SecretKey& key() const { return *key_; }
+    bool operator==(const SharedSecret& other) const;
+
+  private:
+    std::shared_ptr<const crypto::SecretKey> key_;
+};
+
 // A peer as configured.
 struct PeerConfig {
     std::optional<Endpoint> endpoint;
     std::vector<Prefix> allowed_ips;
-    uint16_t keepalive_seconds = 0;
+    uint16_t keepalive_seconds = 0;  // WireGuard: persistent keepalive
+    // WireGuard: who the peer is, and the preshared key mixed into its handshakes (empty:
+    // none), with the file it was read from (empty: given inline, by the bus or the state).
+    std::optional<crypto::PublicKey> public_key;
+    SharedSecret preshared_key;
+    std::string preshared_key_file;
 
     bool operator==(const PeerConfig&) const = default;
 };
@@ -57,6 +82,10 @@ struct TunnelConfig {
     uint32_t busy_poll_us = 0;
     std::vector<Prefix> routes;
     std::vector<PeerConfig> peers;
+    // WireGuard: our static private key, and the file it was read from (empty: given inline,
+    // by the bus or the state).
+    SharedSecret private_key;
+    std::string private_key_file;
 
     uint32_t effective_mtu() const;
     // The same, told whether any peer has an IPv6 endpoint instead of looking at `peers`.

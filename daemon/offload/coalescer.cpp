@@ -224,9 +224,12 @@ void Coalescer::open_run(uint32_t run) {
     open_runs_.push_back(run);
 }
 
-bool Coalescer::add(std::span<const uint8_t> ip_packet, void* tag) {
+bool Coalescer::add(std::span<const uint8_t> ip_packet, void* tag, size_t counted_bytes) {
     if (full()) {
         return false;
+    }
+    if (counted_bytes == 0) {
+        counted_bytes = ip_packet.size();
     }
     if (kVirtioNetHdrSize + ip_packet.size() > output_.size()) {
         // Not an IP packet a caller would pass (IPv6 tops out at 65575 bytes), but still
@@ -245,7 +248,7 @@ bool Coalescer::add(std::span<const uint8_t> ip_packet, void* tag) {
                 packets_[run.last].next = index;
                 run.last = index;
                 ++run.count;
-                run.ip_bytes += ip_packet.size();
+                run.counted_bytes += counted_bytes;
                 run.ip_size += static_cast<uint32_t>(segment->payload);
                 run.next_sequence += static_cast<uint32_t>(segment->payload);
                 ++run.next_ipv4_id;
@@ -267,7 +270,7 @@ bool Coalescer::add(std::span<const uint8_t> ip_packet, void* tag) {
     run.first = index;
     run.last = index;
     run.tag = tag;
-    run.ip_bytes = ip_packet.size();
+    run.counted_bytes = counted_bytes;
     const auto run_index = static_cast<uint32_t>(runs_.size());
     if (segment && segment->mergeable && (segment->flags & kTcpPsh) == 0 &&
         ip_packet.size() <= limits_.max_coalesced_size) {
@@ -297,8 +300,8 @@ CoalescedWrite Coalescer::build_write(size_t run_index) {
         if (!first.empty()) {
             std::memcpy(out + kVirtioNetHdrSize, first.data(), first.size());
         }
-        return {std::span<const uint8_t>(out, kVirtioNetHdrSize + first.size()), 1, run.ip_bytes,
-                run.tag};
+        return {std::span<const uint8_t>(out, kVirtioNetHdrSize + first.size()), 1,
+                run.counted_bytes, run.tag};
     }
 
     const bool udp = run.protocol == kProtocolUdp;
@@ -346,8 +349,8 @@ CoalescedWrite Coalescer::build_write(size_t run_index) {
     }
     // NEEDS_CSUM: the field holds the pseudo-header sum; the kernel adds the rest.
     store_be16(transport + checksum_offset, pseudo);
-    return {std::span<const uint8_t>(out, kVirtioNetHdrSize + run.ip_size), run.count, run.ip_bytes,
-            run.tag};
+    return {std::span<const uint8_t>(out, kVirtioNetHdrSize + run.ip_size), run.count,
+            run.counted_bytes, run.tag};
 }
 
 }  // namespace tunlab::offload

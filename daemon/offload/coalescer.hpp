@@ -57,7 +57,7 @@ struct SegmentInfo;  // what the coalescer reads from one TCP or UDP packet (coa
 struct CoalescedWrite {
     std::span<const uint8_t> bytes;  // virtio_net_hdr + IP packet: write exactly this
     size_t packets = 0;              // received packets in it
-    size_t ip_bytes = 0;             // their sizes added up (what counters count)
+    size_t counted_bytes = 0;        // what counters count for them (add()'s), added up
     void* tag = nullptr;             // as given to add(): packets merge only with equal tags
 };
 
@@ -67,9 +67,11 @@ class Coalescer {
 
     // Queues one IP packet (its IP version and length fields already checked by the caller,
     // although nothing here relies on that). The bytes are not copied: they must stay valid and
-    // unchanged until flush(). `tag` is the caller's (e.g. the sending peer). Returns false,
-    // taking nothing, when max_packets are queued: flush() first.
-    [[nodiscard]] bool add(std::span<const uint8_t> ip_packet, void* tag = nullptr);
+    // unchanged until flush(). `tag` is the caller's (e.g. the sending peer); `counted_bytes`
+    // what its counters count for this packet (0: its size; a wire protocol may count its
+    // message). Returns false, taking nothing, when max_packets are queued: flush() first.
+    [[nodiscard]] bool add(std::span<const uint8_t> ip_packet, void* tag = nullptr,
+                           size_t counted_bytes = 0);
 
     bool full() const { return packets_.size() >= limits_.max_packets; }
     bool empty() const { return packets_.empty(); }
@@ -101,7 +103,7 @@ class Coalescer {
         uint32_t last = 0;
         uint32_t count = 1;
         void* tag = nullptr;
-        size_t ip_bytes = 0;  // the originals' sizes added up
+        size_t counted_bytes = 0;  // the originals' counted bytes added up
         // For runs of TCP segments:
         bool ipv6 = false;
         uint8_t protocol = 0;  // kProtocolTcp or kProtocolUdp

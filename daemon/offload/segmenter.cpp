@@ -118,34 +118,36 @@ void finish_transport_checksum(uint8_t* segment, const IpHeader& ip, uint8_t pro
 }
 
 SegmentResult copy_single(const VirtioNetHeader& header, std::span<const uint8_t> packet,
-                          size_t max_segment, std::span<uint8_t> output) {
+                          size_t max_segment, std::span<uint8_t> output, const Framing& framing) {
     if (packet.empty()) {
         return SegmentError::Truncated;  // nothing to send
     }
     if (packet.size() > max_segment) {
         return SegmentError::SegmentTooBig;
     }
-    if (packet.size() > output.size()) {
+    const size_t datagram = framing.datagram_size(packet.size());
+    if (datagram > output.size()) {
         return SegmentError::OutputTooSmall;
     }
+    uint8_t* out = output.data() + framing.header;
     if ((header.flags & kNeedsCsum) != 0) {
         const size_t start = header.csum_start;
         const size_t field = start + header.csum_offset;
         if (field + 2 > packet.size()) {
             return SegmentError::BadChecksumOffsets;
         }
-        std::memcpy(output.data(), packet.data(), packet.size());
+        std::memcpy(out, packet.data(), packet.size());
         // The field already holds the pseudo-header sum: summing over it completes it.
-        const uint16_t sum = ones_complement_sum(
-            std::span<const uint8_t>(output.data() + start, packet.size() - start));
+        const uint16_t sum =
+            ones_complement_sum(std::span<const uint8_t>(out + start, packet.size() - start));
         // 0 goes out as 0xffff whatever the protocol, like Linux's skb_checksum_help(): right
         // for UDP, the same value for the others.
         const uint16_t checksum = internet_checksum_from_sum(sum);
-        store_be16(output.data() + field, checksum == 0 ? 0xffff : checksum);
+        store_be16(out + field, checksum == 0 ? 0xffff : checksum);
     } else {
-        std::memcpy(output.data(), packet.data(), packet.size());
+        std::memcpy(out, packet.data(), packet.size());
     }
-    return Segments{packet.size(), 1, packet.size()};
+    return Segments{packet.size(), 1, datagram, datagram, packet.size()};
 }
 
 // The work shared by TCP and UDP: cut the payload after `headers_length` bytes into gso_size
@@ -155,7 +157,7 @@ template <typename FixTransport>
 SegmentResult split(const VirtioNetHeader& header, std::span<const uint8_t> packet,
                     const IpHeader& ip, size_t transport_header_length, uint8_t protocol,
                     size_t checksum_offset, size_t max_segment, std::span<uint8_t> output,
-                    FixTransport&& fix_transport) {
+                    const Framing& framing, FixTransport&& fix_transport) {
     if ((header.flags & kNeedsCsum) != 0 &&
         (header.csum_start != ip.length || header.csum_offset != checksum_offset)) {
         return SegmentError::BadChecksumOffsets;
@@ -171,13 +173,15 @@ SegmentResult split(const VirtioNetHeader& header, std::span<const uint8_t> pack
     if (segment_size > max_segment) {
         return SegmentError::SegmentTooBig;
     }
-    const size_t total = count * headers_length + payload;
+    const size_t datagram = framing.datagram_size(segment_size);
+    const size_t last_segment = headers_length + (payload - (count - 1) * piece);
+    const size_t total = (count - 1) * datagram + framing.datagram_size(last_segment);
     if (total > output.size()) {
         return SegmentError::OutputTooSmall;
     }
 
     const uint16_t first_id = ip.ipv6 ? 0 : load_be16(&packet[4]);
-    uint8_t* segment = output.data();
+    uint8_t* segment = output.data() + framing.header;
     size_t offset = 0;  // payload bytes before this segment
     for (size_t i = 0; i < count; ++i) {
         const size_t length = std::min(piece, payload - offset);
@@ -189,14 +193,15 @@ SegmentResult split(const VirtioNetHeader& header, std::span<const uint8_t> pack
         fix_transport(transport, i, count, offset, transport_header_length + length);
         finish_transport_checksum(segment, ip, protocol, transport_header_length + length,
                                   checksum_offset);
-        segment += headers_length + length;
+        segment += datagram;
         offset += length;
     }
-    return Segments{segment_size, count, total};
+    return Segments{segment_size, count, total, datagram, last_segment};
 }
 
 SegmentResult split_tcp(const VirtioNetHeader& header, std::span<const uint8_t> packet,
-                        IpFamily family, size_t max_segment, std::span<uint8_t> output) {
+                        IpFamily family, size_t max_segment, std::span<uint8_t> output,
+                        const Framing& framing) {
     const auto parsed = parse_ip_header(packet, family, kProtocolTcp);
     if (const auto* error = std::get_if<SegmentError>(&parsed)) {
         return *error;
@@ -215,7 +220,7 @@ SegmentResult split_tcp(const VirtioNetHeader& header, std::span<const uint8_t> 
     const uint32_t first_sequence = load_be32(&packet[ip.length + 4]);
     const uint8_t flags = packet[ip.length + 13];
     return split(header, packet, ip, tcp_header_length, kProtocolTcp, kTcpChecksumOffset,
-                 max_segment, output,
+                 max_segment, output, framing,
                  [&](uint8_t* tcp, size_t index, size_t count, size_t offset, size_t) {
                      store_be32(tcp + 4, static_cast<uint32_t>(first_sequence + offset));
                      uint8_t segment_flags = flags;
@@ -230,7 +235,7 @@ SegmentResult split_tcp(const VirtioNetHeader& header, std::span<const uint8_t> 
 }
 
 SegmentResult split_udp(const VirtioNetHeader& header, std::span<const uint8_t> packet,
-                        size_t max_segment, std::span<uint8_t> output) {
+                        size_t max_segment, std::span<uint8_t> output, const Framing& framing) {
     const auto parsed = parse_ip_header(packet, IpFamily::Either, kProtocolUdp);
     if (const auto* error = std::get_if<SegmentError>(&parsed)) {
         return *error;
@@ -240,7 +245,8 @@ SegmentResult split_udp(const VirtioNetHeader& header, std::span<const uint8_t> 
         return SegmentError::Truncated;
     }
     return split(header, packet, ip, kUdpHeaderLength, kProtocolUdp, kUdpChecksumOffset,
-                 max_segment, output, [](uint8_t* udp, size_t, size_t, size_t, size_t udp_length) {
+                 max_segment, output, framing,
+                 [](uint8_t* udp, size_t, size_t, size_t, size_t udp_length) {
                      store_be16(udp + 4, static_cast<uint16_t>(udp_length));
                  });
 }
@@ -272,25 +278,26 @@ std::string_view segment_error_name(SegmentError error) {
 }
 
 SegmentResult segment_packet(std::span<const uint8_t> packet, size_t max_segment,
-                             std::span<uint8_t> output) {
+                             std::span<uint8_t> output, const Framing& framing) {
     const auto header = read_virtio_net_header(packet);
     if (!header) {
         return SegmentError::Truncated;
     }
-    return segment_packet(*header, packet.subspan(kVirtioNetHdrSize), max_segment, output);
+    return segment_packet(*header, packet.subspan(kVirtioNetHdrSize), max_segment, output, framing);
 }
 
 SegmentResult segment_packet(const VirtioNetHeader& header, std::span<const uint8_t> ip_packet,
-                             size_t max_segment, std::span<uint8_t> output) {
+                             size_t max_segment, std::span<uint8_t> output,
+                             const Framing& framing) {
     switch (header.gso_kind()) {
         case kGsoNone:
-            return copy_single(header, ip_packet, max_segment, output);
+            return copy_single(header, ip_packet, max_segment, output, framing);
         case kGsoTcpV4:
-            return split_tcp(header, ip_packet, IpFamily::V4, max_segment, output);
+            return split_tcp(header, ip_packet, IpFamily::V4, max_segment, output, framing);
         case kGsoTcpV6:
-            return split_tcp(header, ip_packet, IpFamily::V6, max_segment, output);
+            return split_tcp(header, ip_packet, IpFamily::V6, max_segment, output, framing);
         case kGsoUdpL4:
-            return split_udp(header, ip_packet, max_segment, output);
+            return split_udp(header, ip_packet, max_segment, output, framing);
         default:
             return SegmentError::UnsupportedGsoType;
     }

@@ -5,9 +5,11 @@
 // complete IP packets that the "plain" wire protocol carries, one per UDP datagram, each with
 // correct IP and TCP/UDP checksums.
 //
-// The packets are written back to back into the caller's buffer, all `segment_size` bytes but
-// the last (which may be shorter): the layout that one sendmsg() with UDP_SEGMENT = segment_size
-// (UDP GSO) sends as that many datagrams (see udp_gso_segments_per_send()).
+// The packets are written into the caller's buffer as the datagrams they become, back to back:
+// each at its Framing's header offset within a datagram of framing.datagram_size(packet)
+// bytes (the bytes around it are the protocol's to fill), all but the last the same size: the
+// layout that one sendmsg() with UDP_SEGMENT = that size (UDP GSO) sends as that many
+// datagrams (see udp_gso_segments_per_send()). Without framing, the datagram is the packet.
 
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include <string_view>
 #include <variant>
 
+#include "model/framing.hpp"
 #include "offload/virtio_net_hdr.hpp"
 
 namespace tunlab::offload {
@@ -37,7 +40,9 @@ std::string_view segment_error_name(SegmentError error);
 struct Segments {
     size_t segment_size = 0;   // every segment but the last; the last has 1..segment_size bytes
     size_t segment_count = 0;  // at least 1
-    size_t total_bytes = 0;    // bytes written to the output, from its start
+    size_t total_bytes = 0;    // bytes of datagrams written to the output, from its start
+    size_t datagram_size = 0;  // every datagram but the last (== segment_size without framing)
+    size_t last_segment_size = 0;
     friend bool operator==(const Segments&, const Segments&) = default;
 };
 
@@ -50,7 +55,7 @@ inline constexpr size_t kSegmentOutputSize = 2 * 65536;
 
 // `packet` starts with the 10-byte virtio_net_hdr, as read() from the TUN device returns it.
 SegmentResult segment_packet(std::span<const uint8_t> packet, size_t max_segment,
-                             std::span<uint8_t> output);
+                             std::span<uint8_t> output, const Framing& framing = {});
 
 // The same with the header already decoded and `ip_packet` the bytes after it.
 //  - GSO_NONE: one segment, copied; with NEEDS_CSUM the checksum at csum_start + csum_offset
@@ -65,7 +70,8 @@ SegmentResult segment_packet(std::span<const uint8_t> packet, size_t max_segment
 // length of the skb's linear part, which on the forwarding path is the whole first packet.
 // With NEEDS_CSUM, csum_start/csum_offset must point at the TCP/UDP checksum of a GSO packet.
 SegmentResult segment_packet(const VirtioNetHeader& header, std::span<const uint8_t> ip_packet,
-                             size_t max_segment, std::span<uint8_t> output);
+                             size_t max_segment, std::span<uint8_t> output,
+                             const Framing& framing = {});
 
 // How many `segment_size` datagrams one UDP GSO sendmsg() may carry: Linux allows at most 64
 // segments per call (UDP_MAX_SEGMENTS, 128 from Linux 6.9 on) and one UDP datagram's worth of

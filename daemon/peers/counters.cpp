@@ -20,7 +20,11 @@ void TrafficCounters::reset() {
 void TunnelCounters::reset() {
     TrafficCounters::reset();
     rx_keepalives.set(0);
+    rx_handshakes.set(0);
     for (Counter& counter : drops) {
+        counter.set(0);
+    }
+    for (Counter& counter : handshakes) {
         counter.set(0);
     }
 }
@@ -32,7 +36,19 @@ CounterMap TunnelCounters::snapshot() const {
     for (size_t i = 0; i < kDropReasonCount; ++i) {
         map["drop_" + std::string(kDropReasonNames[i])] = drops[i].read();
     }
+    if (counts_handshakes) {
+        map["rx_handshakes"] = rx_handshakes.read();
+        for (size_t i = 0; i < handshakes.size(); ++i) {
+            map[std::string(kHandshakeCounterNames[i])] = handshakes[i].read();
+        }
+    }
     return map;
+}
+
+uint64_t monotonic_microseconds() {
+    using namespace std::chrono;
+    return static_cast<uint64_t>(
+        duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count());
 }
 
 uint64_t now_microseconds() {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "model/drop_reason.hpp"
 
@@ -50,9 +51,34 @@ struct TrafficCounters {
     void reset();
 };
 
+// A protocol with handshakes (WireGuard) counts them; the names are API (counter keys).
+enum class HandshakeCounter : size_t {
+    InitiationsSent,
+    InitiationsReceived,  // consumed: authenticated and answered
+    ResponsesSent,
+    ResponsesReceived,  // consumed
+    CookiesSent,        // cookie replies to initiations while under load
+    CookiesReceived,    // consumed
+    Completed,          // sessions that began (either side)
+    Count,
+};
+inline constexpr std::array<std::string_view, static_cast<size_t>(HandshakeCounter::Count)>
+    kHandshakeCounterNames = {
+        "handshake_initiations_sent", "handshake_initiations_received",
+        "handshake_responses_sent",   "handshake_responses_received",
+        "handshake_cookies_sent",     "handshake_cookies_received",
+        "handshakes_completed",
+};
+
 struct TunnelCounters : TrafficCounters {
     Counter rx_keepalives;
+    Counter rx_handshakes;  // handshake messages and cookie replies received, any outcome
     std::array<Counter, kDropReasonCount> drops;
+    std::array<Counter, static_cast<size_t>(HandshakeCounter::Count)> handshakes;
+    // Set before the data plane starts by a protocol with handshakes: they are then shown.
+    bool counts_handshakes = false;
+
+    void handshake(HandshakeCounter counter) { handshakes[static_cast<size_t>(counter)].add(1); }
 
     void drop(DropReason reason, uint64_t packets = 1) {
         drops[static_cast<size_t>(reason)].add(packets);
@@ -61,6 +87,9 @@ struct TunnelCounters : TrafficCounters {
     CounterMap snapshot() const;
 };
 
+// Wall-clock µs since the epoch (what counters and the bus show).
 uint64_t now_microseconds();
+// Monotonic µs (what timers run on: the wall clock may jump).
+uint64_t monotonic_microseconds();
 
 }  // namespace tunlab

@@ -36,6 +36,9 @@ void PeerTable::upsert(PeerId id, const PeerConfig& config) {
         }
     }
     index(peer);
+    if (observer_ != nullptr) {
+        observer_->peer_configured(peer);
+    }
 }
 
 bool PeerTable::remove(PeerId id) {
@@ -48,6 +51,9 @@ bool PeerTable::remove(PeerId id) {
 }
 
 void PeerTable::erase(Slots::iterator position) {
+    if (observer_ != nullptr) {
+        observer_->peer_removed(*position->second.peer);
+    }
     unindex(*position->second.peer);
     mac_table_.forget(*position->second.peer);
     if (position->second.peer->learned) {
@@ -188,8 +194,8 @@ std::shared_ptr<const PeerViews> PeerTable::make_views() {
     for (auto& [id, slot] : peers_) {
         if (!slot.view) {
             const Peer& peer = *slot.peer;
-            slot.view = std::make_shared<const PeerView>(
-                PeerView{id, peer.learned, peer.config, slot.peer});
+            slot.view = std::make_shared<const PeerView>(PeerView{
+                id, peer.learned, peer.config, peer.latest_handshake_us.read(), slot.peer});
         }
         views->push_back(slot.view);
     }

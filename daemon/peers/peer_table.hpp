@@ -19,6 +19,17 @@ struct LearningPolicy {
     uint64_t idle_timeout_us = 180'000'000;
 };
 
+// Told of every peer the table is configured with, and every peer it loses: a protocol keeps
+// its own state and indexes beside the table's (WireGuard: a peer by its public key).
+class PeerObserver {
+  public:
+    virtual ~PeerObserver() = default;
+    // `peer` was added, or its configuration replaced (upsert()).
+    virtual void peer_configured(Peer& peer) = 0;
+    // `peer` is about to go.
+    virtual void peer_removed(Peer& peer) = 0;
+};
+
 // The peers of one tunnel and the three ways the data plane finds them: by inner address
 // (longest prefix over allowed IPs), by outer endpoint, and (TAP) by Ethernet address.
 // Owned and used by one data-plane thread only.
@@ -72,6 +83,9 @@ class PeerTable {
     size_t learned_count() const { return learned_count_; }
     // Whether anything the views show changed since the last make_views().
     bool changed() const { return !views_; }
+    // Something the views show about `peer` changed outside the table (a handshake).
+    void refresh(const Peer& peer) { outdate(peer); }
+    void set_observer(PeerObserver* observer) { observer_ = observer; }
     // The peers as they are now, in id order. Only views of peers changed since the last call
     // are built anew; with no change at all, the same snapshot comes back.
     std::shared_ptr<const PeerViews> make_views();
@@ -99,6 +113,7 @@ class PeerTable {
     PrefixTable<Peer*> by_prefix_;
     std::unordered_map<Endpoint, Peer*, EndpointHash> by_endpoint_;
     MacTable mac_table_;
+    PeerObserver* observer_ = nullptr;
 };
 
 }  // namespace tunlab

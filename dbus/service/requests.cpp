@@ -4,6 +4,8 @@
 
 #include "config/tunnel_config.hpp"
 #include "core/error.hpp"
+#include "crypto/random.hpp"
+#include "crypto/x25519.hpp"
 #include "util/printable.hpp"
 
 namespace tunlab::bus {
@@ -22,17 +24,23 @@ void reject_unknown_options(const Options& options, const std::set<std::string>&
 }  // namespace
 
 TunnelConfig create_tunnel_request(const std::string& name, const Options& options) {
-    return tunnel_config_from_json(name, options_to_json(options));
+    TunnelConfig config = tunnel_config_from_json(name, options_to_json(options),
+                                                  ParseContext{KeySource::Inline, {}});
+    if (config.protocol == ProtocolKind::WireGuard && config.private_key.empty()) {
+        config.private_key = SharedSecret(crypto::generate_private_key(crypto::system_random()));
+    }
+    return config;
 }
 
 PeerConfig add_peer_request(const std::string& endpoint, const Options& options,
-                            const IpAddress& listen_address) {
-    reject_unknown_options(options, {"allowed_ips", "keepalive"});
+                            const IpAddress& listen_address, ProtocolKind protocol) {
+    reject_unknown_options(options, {"allowed_ips", "keepalive", "public_key", "preshared_key"});
     nlohmann::json peer = options_to_json(options);
     if (!endpoint.empty()) {
         peer["endpoint"] = endpoint;
     }
-    return peer_config_from_json(peer, "", listen_address);
+    return peer_config_from_json(peer, "", listen_address, protocol,
+                                 ParseContext{KeySource::Inline, {}});
 }
 
 std::optional<Endpoint> endpoint_request(const std::string& endpoint,

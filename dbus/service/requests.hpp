@@ -16,10 +16,11 @@ namespace tunlab::bus {
 // called by the adaptors and by the D-Bus fuzzer alike. They throw RequestError or
 // ConfigError naming the argument.
 
+// A wireguard tunnel asked for without a private key gets a new one.
 TunnelConfig create_tunnel_request(const std::string& name, const Options& options);
 // `listen_address`: what the tunnel's socket listens on (Tunnel::socket_address()).
 PeerConfig add_peer_request(const std::string& endpoint, const Options& options,
-                            const IpAddress& listen_address);
+                            const IpAddress& listen_address, ProtocolKind protocol);
 // Empty: forget the endpoint.
 std::optional<Endpoint> endpoint_request(const std::string& endpoint,
                                          const IpAddress& listen_address);

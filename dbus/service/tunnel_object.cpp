@@ -74,8 +74,8 @@ void TunnelObject::sync() {
 sdbus::ObjectPath TunnelObject::AddPeer(const std::string& endpoint,
                                         const std::map<std::string, sdbus::Variant>& options) {
     return changing(context_, [&] {
-        const PeerId id =
-            tunnel_.add_peer(add_peer_request(endpoint, options, tunnel_.socket_address()));
+        const PeerId id = tunnel_.add_peer(
+            add_peer_request(endpoint, options, tunnel_.socket_address(), tunnel_.protocol()));
         return sdbus::ObjectPath(peer_path(tunnel_.name(), id));
     });
 }

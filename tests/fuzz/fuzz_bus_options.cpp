@@ -9,7 +9,9 @@
 // Input: a small binary format, read front to back (make_bus_seeds.py writes it; past the end
 // every read gives 0, which ends every list):
 //   call     = byte%3: 0 CreateTunnel(bool "tun0"-else-string, options)
-//                      1 AddPeer(string endpoint, bool listen_address "::"-else-"0.0.0.0", options)
+//                      1 AddPeer(string endpoint, byte tunnel, options): tunnel bit 0
+//                      listen_address
+//                        "::" (else "0.0.0.0"), bit 1 protocol wireguard (else plain)
 //                      2 RemovePeer(string tunnel, integer<u64> id, string path)
 //   string   = byte t: t < 0x80: t bytes follow; t >= 0x80: word (t-0x80) % |kWords|
 //   integer  = byte t: t == 0: sizeof(T) bytes follow, big-endian; else kNumbers[(t-1) %
@@ -85,7 +87,11 @@ const char* const kWords[] = {
     "tun", "tap", "plain", "wireguard", "tun0", "tap%d", "tun%d%d", "192.168.53.99/24",
     "fd00:53::99/64", "192.168.60.0/24", "192.168.60.5/24", "0.0.0.0/0", "::/0", "10.9.0.11:9090",
     "[fd00::1]:9090", "[::ffff:10.9.0.5]:9090", "localhost:9090", "server6.test:1", "::", "0.0.0.0",
-    "10.9.0.11", "", "[fe80::1%lo]:9090", "010.9.0.11:9090", "10.9.0.11:0"};
+    "10.9.0.11", "", "[fe80::1%lo]:9090", "010.9.0.11:9090", "10.9.0.11:0",
+    // keys of protocol wireguard, and keys to put there
+    "public_key", "preshared_key", "private_key", "private_key_file", "preshared_key_file",
+    "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=", "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "/etc/shadow"};
 
 const int64_t kNumbers[] = {0,       1,     24,        25,        179,           180,
                             575,     576,   1279,      1280,      1472,          1500,
@@ -432,7 +438,11 @@ void create_tunnel(Reader& in) {
 
 void add_peer(Reader& in) {
     const std::string endpoint = make_string(in);
-    const tunlab::IpAddress listen = *tunlab::IpAddress::parse(in.boolean() ? "::" : "0.0.0.0");
+    // Bit 0: the tunnel listens on "::" (else 0.0.0.0); bit 1: its protocol is wireguard.
+    const uint8_t tunnel = in.byte();
+    const tunlab::IpAddress listen = *tunlab::IpAddress::parse((tunnel & 1u) ? "::" : "0.0.0.0");
+    const auto protocol =
+        (tunnel & 2u) ? tunlab::ProtocolKind::WireGuard : tunlab::ProtocolKind::Plain;
     const Options options = make_options(in, 0);
     if (verbose()) {
         std::fprintf(stderr, "AddPeer sa{sv} %s %s (listen_address %s)\n", quoted(endpoint).c_str(),
@@ -446,7 +456,7 @@ void add_peer(Reader& in) {
     // What TunnelObject::AddPeer does, up to the tunnel.
     std::optional<tunlab::PeerConfig> peer;
     try {
-        peer = tunlab::bus::add_peer_request(endpoint, options, listen);
+        peer = tunlab::bus::add_peer_request(endpoint, options, listen, protocol);
     } catch (const tunlab::ConfigError& error) {
         FUZZ_CHECK_MESSAGE(error);
         if (verbose()) {
@@ -462,7 +472,7 @@ void add_peer(Reader& in) {
         }
         return;
     } catch (...) {
-        tunlab::fuzz::unexpected_exception("add_peer_request(endpoint, options, listen)");
+        tunlab::fuzz::unexpected_exception("add_peer_request(endpoint, options, listen, protocol)");
     }
     if (verbose()) {
         std::fprintf(stderr, "  -> added: %s\n", tunlab::peer_config_to_json(*peer).dump().c_str());
@@ -471,7 +481,7 @@ void add_peer(Reader& in) {
                "an IPv6 endpoint was accepted for an IPv4 socket");
     try {
         const auto again =
-            tunlab::peer_config_from_json(tunlab::peer_config_to_json(*peer), "", listen);
+            tunlab::peer_config_from_json(tunlab::peer_config_to_json(*peer), "", listen, protocol);
         FUZZ_CHECK(again == *peer, "a peer added over the bus changes when saved");
     } catch (...) {
         tunlab::fuzz::unexpected_exception("saving a peer added over the bus");

@@ -240,7 +240,7 @@ void fuzz_coalescer(std::span<const uint8_t> input, uint8_t mode, size_t max_coa
         if (write.packets == 1) {
             FUZZ_CHECK(*header == offload::VirtioNetHeader{}, "single packet with offloads");
             written.emplace_back(packet.begin(), packet.end());
-            FUZZ_CHECK(write.ip_bytes == packet.size(), "ip_bytes of a single packet");
+            FUZZ_CHECK(write.counted_bytes == packet.size(), "counted_bytes of a single packet");
             return;
         }
         FUZZ_CHECK(packet.size() <= 65535, "super-packet larger than 65535 bytes");
@@ -256,7 +256,7 @@ void fuzz_coalescer(std::span<const uint8_t> input, uint8_t mode, size_t max_coa
             offset += size;
             bytes += size;
         }
-        FUZZ_CHECK(bytes == write.ip_bytes, "ip_bytes of a super-packet");
+        FUZZ_CHECK(bytes == write.counted_bytes, "counted_bytes of a super-packet");
     };
     for (const Bytes& packet : packets) {
         if (!coalescer.add(packet)) {

@@ -57,7 +57,7 @@ std::vector<Written> coalesce(Coalescer& coalescer, const std::vector<Packet>& p
         EXPECT_TRUE(header.has_value());
         writes.push_back({header.value_or(VirtioNetHeader{}),
                           Packet(write.bytes.begin() + kVirtioNetHdrSize, write.bytes.end()),
-                          write.packets, write.ip_bytes, write.tag});
+                          write.packets, write.counted_bytes, write.tag});
     });
     EXPECT_TRUE(coalescer.empty());
     return writes;

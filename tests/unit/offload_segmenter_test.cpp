@@ -167,7 +167,8 @@ TEST(Segmenter, PlainPacketIsCopiedAsIs) {
     const std::vector<uint8_t> input = with_vnet_header(VirtioNetHeader{}, packet);
     std::vector<uint8_t> output(2000);
     const auto result = segment_packet(input, 1500, output);
-    ASSERT_EQ(std::get<Segments>(result), (Segments{packet.size(), 1, packet.size()}));
+    ASSERT_EQ(std::get<Segments>(result),
+              (Segments{packet.size(), 1, packet.size(), packet.size(), packet.size()}));
     EXPECT_TRUE(std::equal(packet.begin(), packet.end(), output.begin()));
 }
 
@@ -324,6 +325,57 @@ TEST(Segmenter, SegmentsPerUdpGsoSend) {
     EXPECT_EQ(udp_gso_segments_per_send(1500, true), 43u);
     EXPECT_EQ(udp_gso_segments_per_send(500, false), 64u);
     EXPECT_EQ(udp_gso_segments_per_send(1472, true), 44u);
+}
+
+}  // namespace
+}  // namespace tunlab::offload
+
+namespace tunlab::offload {
+namespace {
+
+// With a protocol's framing (WireGuard's: 16 bytes before, padding to 16 within the MTU, 16
+// after), each segment lands at its place in its datagram, the datagrams back to back and all
+// the same size but the last: the segments themselves are the ones cut without framing.
+TEST(Segmenter, FramedSegmentsSitInEqualDatagrams) {
+    for (const bool single : {false, true}) {
+        SCOPED_TRACE(single ? "one packet" : "a TSO super-packet");
+        test_support::FlowSpec flow;
+        const auto payload = test_support::pattern_payload(single ? 333 : 5000);
+        const std::vector<uint8_t> input =
+            single ? test_support::with_vnet_header(VirtioNetHeader{},
+                                                    test_support::build_packet(flow, payload))
+                   : test_support::super_packet(flow, payload, 1300);
+        std::vector<uint8_t> plain(kSegmentOutputSize);
+        std::vector<uint8_t> framed(kSegmentOutputSize);
+        const Framing framing{16, 16, 16, 1420};
+        const auto unframed = std::get<Segments>(segment_packet(input, 1420, plain));
+        const auto result = std::get<Segments>(segment_packet(input, 1420, framed, framing));
+        EXPECT_EQ(result.segment_size, unframed.segment_size);
+        EXPECT_EQ(result.segment_count, unframed.segment_count);
+        EXPECT_EQ(result.datagram_size, framing.datagram_size(unframed.segment_size));
+        const size_t last =
+            unframed.total_bytes - (unframed.segment_count - 1) * unframed.segment_size;
+        EXPECT_EQ(result.total_bytes,
+                  (result.segment_count - 1) * result.datagram_size + framing.datagram_size(last));
+        for (size_t i = 0; i < result.segment_count; ++i) {
+            const size_t size = i + 1 == result.segment_count ? last : result.segment_size;
+            EXPECT_TRUE(std::equal(plain.begin() + i * unframed.segment_size,
+                                   plain.begin() + i * unframed.segment_size + size,
+                                   framed.begin() + i * result.datagram_size + 16))
+                << "segment " << i;
+        }
+    }
+}
+
+TEST(Framing, PadsWithinTheLimitAndNeverShortens) {
+    const Framing wireguard{16, 16, 16, 1420};
+    EXPECT_EQ(wireguard.padded(0), 0u);
+    EXPECT_EQ(wireguard.padded(1), 16u);
+    EXPECT_EQ(wireguard.padded(1408), 1408u);
+    EXPECT_EQ(wireguard.padded(1409), 1420u);  // not 1424: the MTU bounds the padding
+    EXPECT_EQ(wireguard.padded(1500), 1500u);  // a packet above the MTU keeps its size
+    EXPECT_EQ(wireguard.datagram_size(84), 16u + 96u + 16u);
+    EXPECT_EQ(Framing{}.datagram_size(1472), 1472u);
 }
 
 }  // namespace

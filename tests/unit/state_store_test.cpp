@@ -31,8 +31,11 @@ TEST_F(StateStoreTest, SavedStatesLoadBackEqual) {
     const auto file = config("lab", R"({"addresses": ["192.168.53.99/24"], "listen_port": 9090})");
     auto changed = file;
     changed.routes.push_back(*Prefix::parse("192.168.60.0/24"));
-    changed.peers.push_back(
-        PeerConfig{Endpoint::parse("10.9.0.11:9090"), {*Prefix::parse("192.168.60.0/24")}, 25});
+    PeerConfig peer;
+    peer.endpoint = Endpoint::parse("10.9.0.11:9090");
+    peer.allowed_ips = {*Prefix::parse("192.168.60.0/24")};
+    peer.keepalive_seconds = 25;
+    changed.peers.push_back(peer);
     const TunnelState from_file{TunnelState::Origin::File, file, changed};
     const TunnelState from_bus{TunnelState::Origin::Bus, std::nullopt,
                                config("made", R"({"mode": "tap"})")};

@@ -216,7 +216,7 @@ TEST(TunnelConfig, EachBadFieldIsNamed) {
         // Values out of range or malformed.
         {R"({"mode": "tan"})", "mode", "neither"},
         {R"({"mode": "TUN"})", "mode", "neither"},
-        {R"({"protocol": "wireguard"})", "protocol", "not supported"},
+        {R"({"protocol": "ipsec"})", "protocol", "neither \"plain\" nor \"wireguard\""},
         {R"({"mtu": 575})", "mtu", "576 to 65535"},
         {R"({"mtu": 65536})", "mtu", "576 to 65535"},
         {R"({"mtu": 0})", "mtu", "whole number"},

@@ -23,10 +23,10 @@ Opened PlainProtocol::open(std::span<uint8_t> datagram, const Endpoint&, Peer* k
     }
     if (datagram.empty()) {
         // A keepalive, from a known peer; from anyone else, nothing.
-        return known != nullptr ? Opened{{}, known, std::nullopt, true}
-                                : Opened{{}, nullptr, DropReason::Empty, false};
+        return known != nullptr ? Opened::keepalive_from(known)
+                                : Opened::dropped(DropReason::Empty);
     }
-    return Opened{datagram, known, std::nullopt, false};
+    return Opened::packet(datagram, known);
 }
 
 Peer* PlainProtocol::identify(const Endpoint& from, const InnerSource& source, uint64_t now_us,
@@ -68,7 +68,7 @@ void PlainProtocol::move(Peer& peer, const Endpoint& to, uint64_t now_us) {
     peer.pending_move.reset();
 }
 
-void PlainProtocol::tick(uint64_t now_us, Wire& wire) {
+void PlainProtocol::tick(uint64_t now_us) {
     if (moves_not_logged_ > 0) {
         log::info(moves_not_logged_, " more peer moves in the last second (not logged one by one)");
         moves_not_logged_ = 0;
@@ -88,7 +88,8 @@ void PlainProtocol::tick(uint64_t now_us, Wire& wire) {
         if (now_us + kTickUs / 2 >= last + interval) {
             // An empty datagram: keeps NAT state and tells a learning server where we are,
             // without putting anything into the peer's device.
-            wire.send(*peer.config.endpoint, {});
+            // Not counted: tx counts packets carried.
+            wire_.send(*peer.config.endpoint, {}, nullptr);
             peer.last_keepalive_us = now_us;
         }
     });

@@ -11,21 +11,22 @@ namespace tunlab {
 // anyone who can reach the port can do all of that.
 class PlainProtocol final : public Protocol {
   public:
-    PlainProtocol(PeerTable& table, const Forwarding& forwarding)
-        : table_(table), forwarding_(forwarding) {}
+    PlainProtocol(PeerTable& table, const Forwarding& forwarding, Wire& wire)
+        : table_(table), forwarding_(forwarding), wire_(wire) {}
 
-    bool seal(Peer&, std::span<uint8_t>, size_t, DropReason*) override { return true; }
+    Sealed seal(Peer&, const Train&, DropReason*) override { return Sealed::Send; }
     Opened open(std::span<uint8_t> datagram, const Endpoint& from, Peer* known,
                 uint64_t now_us) override;
     Peer* identify(const Endpoint& from, const InnerSource& source, uint64_t now_us,
                    DropReason* drop) override;
-    void tick(uint64_t now_us, Wire& wire) override;
+    void tick(uint64_t now_us) override;
 
   private:
     void move(Peer& peer, const Endpoint& to, uint64_t now_us);
 
     PeerTable& table_;
     const Forwarding& forwarding_;
+    Wire& wire_;
     int move_lines_left_ = 1;  // refilled by tick(): the roaming log is rate-limited
     uint64_t moves_not_logged_ = 0;
 };
