@@ -88,6 +88,7 @@ TunnelInfo Api::tunnel(const std::string& path) {
     info.interface = property<std::string>(all, "Interface");
     info.mode = property<std::string>(all, "Mode");
     info.protocol = property<std::string>(all, "Protocol");
+    info.public_key = property<std::string>(all, "PublicKey");
     info.listen_address = property<std::string>(all, "ListenAddress");
     info.listen_port = property<uint16_t>(all, "ListenPort");
     info.mtu = property<uint32_t>(all, "MTU");
@@ -110,6 +111,9 @@ PeerInfo Api::peer(const std::string& path) {
     info.last_receive_us = property<uint64_t>(all, "LastReceive");
     info.last_send_us = property<uint64_t>(all, "LastSend");
     info.counters = property<Counters>(all, "Counters");
+    info.public_key = property<std::string>(all, "PublicKey");
+    info.has_preshared_key = property<bool>(all, "HasPresharedKey");
+    info.latest_handshake_us = property<uint64_t>(all, "LatestHandshake");
     return info;
 }
 

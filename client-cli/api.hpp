@@ -23,6 +23,9 @@ struct PeerInfo {
     uint64_t last_receive_us = 0;
     uint64_t last_send_us = 0;
     Counters counters;
+    std::string public_key;  // empty: a plain peer
+    bool has_preshared_key = false;
+    uint64_t latest_handshake_us = 0;
 };
 
 struct TunnelInfo {
@@ -31,6 +34,7 @@ struct TunnelInfo {
     std::string interface;
     std::string mode;
     std::string protocol;
+    std::string public_key;  // empty: plain
     std::string listen_address;
     uint16_t listen_port = 0;
     uint32_t mtu = 0;

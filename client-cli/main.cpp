@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api.hpp"
+#include "keys.hpp"
 #include "monitor.hpp"
 #include "output.hpp"
 
@@ -201,6 +202,7 @@ int run(int argc, char** argv) {
                    "Tunnel to act on (may be left out when there is exactly one)");
 
     std::function<int(Api&)> action;
+    std::function<int()> offline;  // a command that needs no tunlabd (keys)
     auto command = [&](const char* name, const char* help) {
         return app.add_subcommand(name, help);
     };
@@ -222,8 +224,20 @@ int run(int argc, char** argv) {
         };
     });
 
+    command("genkey", "Print a new private key (base64), as `wg genkey` does")->callback([&] {
+        action = nullptr;
+        offline = [] { return print_new_private_key(); };
+    });
+    command("pubkey", "Read a private key on stdin, print its public key, as `wg pubkey` does")
+        ->callback([&] {
+            action = nullptr;
+            offline = [] { return print_public_key(std::cin); };
+        });
+
     std::string name;
     std::string mode;
+    std::string protocol;
+    std::string private_key_file;
     std::vector<std::string> addresses;
     std::optional<uint16_t> listen_port;
     std::string listen_address;
@@ -236,6 +250,13 @@ int run(int argc, char** argv) {
                        "Kernel name of the device (default: the kernel picks tunN/tapN)");
     create->add_option("--mode", mode, "tun (IP packets, default) or tap (Ethernet frames)")
         ->check(CLI::IsMember({"tun", "tap"}));
+    create
+        ->add_option("--protocol", protocol,
+                     "plain (the lab's, default) or wireguard (encrypted, authenticated)")
+        ->check(CLI::IsMember({"plain", "wireguard"}));
+    create->add_option("--private-key-file", private_key_file,
+                       "wireguard: our private key, read here and sent to tunlabd (default: "
+                       "tunlabd makes one)");
     create->add_option("--address", addresses, "Address of the interface, CIDR (repeatable)");
     create->add_option("--listen-port", listen_port, "UDP port (default: ephemeral)");
     create->add_option("--listen-address", listen_address, "UDP address (default: ::, dual stack)");
@@ -246,6 +267,12 @@ int run(int argc, char** argv) {
             Options options;
             if (!mode.empty()) {
                 options["mode"] = mode;
+            }
+            if (!protocol.empty()) {
+                options["protocol"] = protocol;
+            }
+            if (!private_key_file.empty()) {
+                options["private_key"] = read_key_file(private_key_file, "--private-key-file");
             }
             if (!interface.empty()) {
                 options["interface"] = interface;
@@ -280,11 +307,17 @@ int run(int argc, char** argv) {
     std::string endpoint;
     std::vector<std::string> allowed_ips;
     std::optional<uint16_t> keepalive;
+    std::string public_key;
+    std::string preshared_key_file;
     auto* add_peer = command("add-peer", "Add a peer to the tunnel");
-    add_peer->add_option("ENDPOINT", endpoint, "host:port or [IPv6]:port of the peer")->required();
+    add_peer->add_option("ENDPOINT", endpoint,
+                         "host:port or [IPv6]:port of the peer (none: it will call us)");
     add_peer->add_option("--allowed-ips", allowed_ips,
                          "Inner prefixes routed to and accepted from the peer (CIDR[,CIDR]...)");
     add_peer->add_option("--keepalive", keepalive, "Send a keepalive every S seconds (0: off)");
+    add_peer->add_option("--public-key", public_key, "wireguard: the peer's public key (base64)");
+    add_peer->add_option("--preshared-key-file", preshared_key_file,
+                         "wireguard: a preshared key for this peer, read here and sent");
     add_peer->callback([&] {
         action = [&](Api& api) {
             Options options;
@@ -294,6 +327,13 @@ int run(int argc, char** argv) {
             }
             if (keepalive) {
                 options["keepalive"] = *keepalive;
+            }
+            if (!public_key.empty()) {
+                options["public_key"] = public_key;
+            }
+            if (!preshared_key_file.empty()) {
+                options["preshared_key"] =
+                    read_key_file(preshared_key_file, "--preshared-key-file");
             }
             const auto path = api.add_peer(selected_tunnel_path(api, settings), endpoint, options);
             print_result(settings, "peer", path, "added " + path);
@@ -361,6 +401,14 @@ int run(int argc, char** argv) {
     if (!tunnel_option.empty()) {
         settings.tunnel = tunnel_option;
     }
+    if (offline) {
+        try {
+            return offline();
+        } catch (const KeyError& error) {
+            std::cerr << "tunlabctl: " << error.what() << "\n";
+            return kUsage;
+        }
+    }
 
     std::unique_ptr<Api> api;
     try {
@@ -373,6 +421,9 @@ int run(int argc, char** argv) {
     try {
         return action(*api);
     } catch (const UsageError& error) {
+        std::cerr << "tunlabctl: " << error.what() << "\n";
+        return kUsage;
+    } catch (const KeyError& error) {
         std::cerr << "tunlabctl: " << error.what() << "\n";
         return kUsage;
     } catch (const sdbus::Error& error) {

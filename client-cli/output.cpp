@@ -61,6 +61,33 @@ std::string time_ago(uint64_t microseconds_since_epoch) {
     return text;
 }
 
+std::string handshake_ago(uint64_t microseconds_since_epoch) {
+    if (microseconds_since_epoch == 0) {
+        return "never";
+    }
+    using namespace std::chrono;
+    const auto now = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+    const int64_t elapsed =
+        (static_cast<int64_t>(now) - static_cast<int64_t>(microseconds_since_epoch)) / 1'000'000;
+    if (elapsed <= 0) {
+        return "now";
+    }
+    // As `wg show` says it: "1 minute, 3 seconds ago".
+    const std::pair<int64_t, const char*> units[] = {
+        {86400 * 365, "year"}, {86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
+    std::string text;
+    int64_t left = elapsed;
+    for (const auto& [size, unit] : units) {
+        if (left >= size) {
+            const int64_t count = left / size;
+            left %= size;
+            text += (text.empty() ? "" : ", ") + std::to_string(count) + " " + unit +
+                    (count == 1 ? "" : "s");
+        }
+    }
+    return text + " ago";
+}
+
 std::string describe_counters(const Counters& counters) {
     std::string text = traffic(counters);
     std::string drops;
@@ -81,18 +108,34 @@ std::string describe_tunnel(const TunnelInfo& tunnel, const std::vector<PeerInfo
          << "  interface   " << tunnel.interface << " (" << tunnel.mode << ", MTU " << tunnel.mtu
          << ")\n"
          << "  listening   " << tunnel.listen_address << " port " << tunnel.listen_port << " ("
-         << tunnel.protocol << ")\n"
-         << "  addresses   " << join(tunnel.addresses) << "\n"
+         << tunnel.protocol << ")\n";
+    if (!tunnel.public_key.empty()) {
+        text << "  public key  " << tunnel.public_key << "\n";
+    }
+    text << "  addresses   " << join(tunnel.addresses) << "\n"
          << "  routes      " << join(tunnel.routes) << "\n"
          << "  traffic     " << describe_counters(tunnel.counters) << "\n";
     for (const auto& peer : peers) {
         const auto id = peer.path.substr(peer.path.rfind('/') + 1);
-        text << "  peer " << id << (peer.learned ? " (learned)" : "") << "\n"
-             << "    endpoint      " << (peer.endpoint.empty() ? "(unknown)" : peer.endpoint)
+        text << "  peer " << id << (peer.learned ? " (learned)" : "") << "\n";
+        if (!peer.public_key.empty()) {
+            text << "    public key    " << peer.public_key
+                 << (peer.has_preshared_key ? " (with a preshared key)" : "") << "\n";
+        }
+        text << "    endpoint      " << (peer.endpoint.empty() ? "(unknown)" : peer.endpoint)
              << "\n"
-             << "    allowed ips   " << join(peer.allowed_ips) << "\n"
-             << "    traffic       " << traffic(peer.counters) << "\n"
-             << "    last receive  " << time_ago(peer.last_receive_us) << ", last send "
+             << "    allowed ips   " << join(peer.allowed_ips) << "\n";
+        if (!peer.public_key.empty()) {
+            text << "    handshake     " << handshake_ago(peer.latest_handshake_us) << "\n"
+                 << "    transfer      "
+                 << human_bytes(static_cast<double>(counter(peer.counters, "rx_bytes")))
+                 << " received, "
+                 << human_bytes(static_cast<double>(counter(peer.counters, "tx_bytes")))
+                 << " sent\n";
+        } else {
+            text << "    traffic       " << traffic(peer.counters) << "\n";
+        }
+        text << "    last receive  " << time_ago(peer.last_receive_us) << ", last send "
              << time_ago(peer.last_send_us) << "\n";
         if (peer.keepalive > 0) {
             text << "    keepalive     every " << peer.keepalive << "s\n";
@@ -112,6 +155,9 @@ nlohmann::json to_json(const PeerInfo& peer) {
         {"last_receive", peer.last_receive_us},
         {"last_send", peer.last_send_us},
         {"counters", peer.counters},
+        {"public_key", peer.public_key},
+        {"has_preshared_key", peer.has_preshared_key},
+        {"latest_handshake", peer.latest_handshake_us},
     };
 }
 
@@ -126,6 +172,7 @@ nlohmann::json to_json(const TunnelInfo& tunnel, const std::vector<PeerInfo>& pe
         {"interface", tunnel.interface},
         {"mode", tunnel.mode},
         {"protocol", tunnel.protocol},
+        {"public_key", tunnel.public_key},
         {"listen_address", tunnel.listen_address},
         {"listen_port", tunnel.listen_port},
         {"mtu", tunnel.mtu},

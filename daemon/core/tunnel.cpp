@@ -6,6 +6,8 @@
 #include <atomic>
 
 #include "core/error.hpp"
+#include "crypto/encoding.hpp"
+#include "crypto/x25519.hpp"
 #include "util/log.hpp"
 
 namespace tunlab {
@@ -134,6 +136,13 @@ void Tunnel::require_data_plane(bool responded) const {
 
 void Tunnel::execute(DataPlane::Command command) {
     require_data_plane(data_plane_->execute(std::move(command)));
+}
+
+std::string Tunnel::public_key() const {
+    if (config_.private_key.empty()) {
+        return {};
+    }
+    return crypto::key_to_base64(crypto::public_key_of(config_.private_key.key()));
 }
 
 IpAddress Tunnel::socket_address() const {

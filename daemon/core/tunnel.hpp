@@ -43,6 +43,8 @@ class Tunnel {
     // Cheap reads of single settings: config() copies every configured peer.
     DeviceMode mode() const { return config_.mode; }
     ProtocolKind protocol() const { return config_.protocol; }
+    // Base64; empty for a protocol without keys.
+    std::string public_key() const;
     const IpAddress& listen_address() const { return config_.listen_address; }
     // What the socket listens on: the listen address, or 0.0.0.0 where "::" fell back to
     // IPv4 (a kernel without IPv6). Endpoints of peers must be of its family.

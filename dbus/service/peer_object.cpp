@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "crypto/encoding.hpp"
 #include "service/object_paths.hpp"
 #include "service/requests.hpp"
 
@@ -37,6 +38,9 @@ void PeerObject::update(const std::shared_ptr<const PeerView>& view) {
     }
     if (before.keepalive_seconds != view->config.keepalive_seconds) {
         changed.push_back("Keepalive");
+    }
+    if (previous->latest_handshake_us != view->latest_handshake_us) {
+        emitHandshakeCompleted(view->latest_handshake_us);
     }
     if (!changed.empty()) {
         getObject().emitPropertiesChangedSignal(INTERFACE_NAME, changed);
@@ -80,6 +84,19 @@ uint64_t PeerObject::LastReceive() {
 
 uint64_t PeerObject::LastSend() {
     return view_->peer->counters.last_send_us.read();
+}
+
+std::string PeerObject::PublicKey() {
+    const auto& key = view_->config.public_key;
+    return key ? crypto::key_to_base64(*key) : std::string();
+}
+
+bool PeerObject::HasPresharedKey() {
+    return !view_->config.preshared_key.empty();
+}
+
+uint64_t PeerObject::LatestHandshake() {
+    return view_->peer->latest_handshake_us.read();
 }
 
 std::map<std::string, uint64_t> PeerObject::Counters() {

@@ -31,6 +31,9 @@ class PeerObject final : public GatedAdaptorInterfaces<org::tunlab1::Peer_adapto
     uint64_t LastReceive() override;
     uint64_t LastSend() override;
     std::map<std::string, uint64_t> Counters() override;
+    std::string PublicKey() override;
+    bool HasPresharedKey() override;
+    uint64_t LatestHandshake() override;
 
     BusContext& context_;
     Tunnel& tunnel_;

@@ -8,10 +8,12 @@ namespace tunlab::bus {
 
 namespace {
 
-bool signals_change(const PeerConfig& before, const PeerConfig& after) {
-    // What PeerObject::update signals: the endpoint, allowed IPs and keepalive.
-    return before.endpoint != after.endpoint || before.allowed_ips != after.allowed_ips ||
-           before.keepalive_seconds != after.keepalive_seconds;
+bool signals_change(const PeerView& before, const PeerView& after) {
+    // What PeerObject::update signals: the endpoint, allowed IPs, keepalive, a handshake.
+    return before.config.endpoint != after.config.endpoint ||
+           before.config.allowed_ips != after.config.allowed_ips ||
+           before.config.keepalive_seconds != after.config.keepalive_seconds ||
+           before.latest_handshake_us != after.latest_handshake_us;
 }
 
 }  // namespace
@@ -69,7 +71,7 @@ bool PeerObjects::sync(std::shared_ptr<const PeerViews> views, const Announce& a
         auto object = objects_.find(view->id);
         if (object != objects_.end()) {
             object->second.object->update(view);
-        } else if (signals_change(before->config, view->config)) {
+        } else if (signals_change(*before, *view)) {
             // Registered only to signal, with what clients last saw so that update() signals
             // the difference, then gone again: a mass roam must not register every peer. It
             // is new, so it is not the object whose handler may be running.

@@ -129,6 +129,10 @@ std::string TunnelObject::Protocol() {
     return std::string(to_string(tunnel_.protocol()));
 }
 
+std::string TunnelObject::PublicKey() {
+    return guarded([&] { return tunnel_.public_key(); });
+}
+
 std::string TunnelObject::ListenAddress() {
     return guarded([&] { return tunnel_.listen_address().to_string(); });
 }

@@ -45,6 +45,7 @@ class TunnelObject final : public GatedAdaptorInterfaces<org::tunlab1::Tunnel_ad
     std::string Interface() override;
     std::string Mode() override;
     std::string Protocol() override;
+    std::string PublicKey() override;
     std::string ListenAddress() override;
     uint16_t ListenPort() override;
     uint32_t MTU() override;
