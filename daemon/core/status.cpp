@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crypto/encoding.hpp"
+
 namespace tunlab {
 
 namespace {
@@ -16,6 +18,11 @@ nlohmann::json peer_json(const PeerView& view) {
     }
     peer["learned"] = view.learned;
     peer["keepalive"] = view.config.keepalive_seconds;
+    if (view.config.public_key) {
+        peer["public_key"] = crypto::key_to_base64(*view.config.public_key);
+        peer["has_preshared_key"] = !view.config.preshared_key.empty();
+        peer["latest_handshake"] = view.latest_handshake_us;
+    }
     const TrafficCounters& counters = view.peer->counters;
     peer["last_receive"] = counters.last_receive_us.read();
     peer["last_send"] = counters.last_send_us.read();
@@ -33,6 +40,10 @@ nlohmann::json status_json(const TunnelManager& manager) {
         nlohmann::json entry;
         entry["interface"] = tunnel->interface_name();
         entry["mode"] = to_string(tunnel->mode());
+        entry["protocol"] = to_string(tunnel->protocol());
+        if (tunnel->protocol() == ProtocolKind::WireGuard) {
+            entry["public_key"] = tunnel->public_key();
+        }
         entry["listen_port"] = tunnel->listen_port();
         entry["mtu"] = tunnel->mtu();
         entry["counters"] = tunnel->counters();
