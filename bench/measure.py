@@ -20,9 +20,10 @@ from typing import Any, Iterator
 import harness.daemon
 from harness.prerequisites import tunlabd_path
 from harness.process import wait_until
-from harness.seed import (PRIVATE_NETWORK, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, client_config,
-                          server_config)
+from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, U_ADDRESS,
+                          U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config)
 from harness.traffic import IPERF_PORT
+from tunnels import TunlabTunnel, stop_daemons
 
 TUNNEL_PATH = "/org/tunlab1/tunnel/lab"
 
@@ -103,17 +104,18 @@ def measure_rtt(the_lab, pings: int, interval: float) -> dict[str, float]:
 
 
 @functools.cache
-def udp_flood_path() -> Path:
-    """bench/udp_flood.cpp, built next to the tunlabd under test (UDP_FLOOD=path overrides);
-    the same for the baseline's runs."""
-    default = tunlabd_path().resolve().parent.parent / "bench" / "udp_flood"
-    return Path(os.environ.get("UDP_FLOOD", default))
+def load_generator_path(name: str) -> Path:
+    """bench/NAME.cpp (udp_flood, handshake_flood), built next to the tunlabd under test
+    (the environment variable NAME in capitals overrides it); the same for the baseline's
+    runs."""
+    default = tunlabd_path().resolve().parent.parent / "bench" / name
+    return Path(os.environ.get(name.upper(), default))
 
 
 def udp_trial(the_lab, duration: float, rate: float) -> dict[str, float]:
     """One run of udp_flood: U sends UDP_PAYLOAD-byte datagrams to V at `rate` packets/s (0 =
     as fast as it can) for `duration` s; V counts what arrives with recvmmsg."""
-    flood = str(udp_flood_path())
+    flood = str(load_generator_path("udp_flood"))
     receiver = the_lab.spawn("v", [flood, "receive", str(UDP_FLOOD_PORT), f"{duration:g}"],
                              stdout=subprocess.PIPE, text=True)
     try:
@@ -192,17 +194,6 @@ def measure_path(the_lab, cases: list[str], args) -> dict[str, Any]:
     return figures
 
 
-def stop_daemons(the_lab) -> str | None:
-    """Clean shutdown of the lab's daemons (Lab.stop_daemons and its checks); if that
-    fails, kills what is left so that the next case starts clean, and returns the problem."""
-    try:
-        the_lab.stop_daemons()
-        return None
-    except Exception as error:
-        the_lab.kill_daemons()
-        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
-
-
 def measure_bus_latency(the_lab, daemons, calls: int) -> dict[str, Any] | str:
     """Get(Counters) round trips on both daemons, idle and under iperf3 load (Lab.bus_latency)."""
     if calls <= 0:
@@ -218,19 +209,67 @@ def measure_bus_latency(the_lab, daemons, calls: int) -> dict[str, Any] | str:
     return {name: latency.summary() for name, latency in zip(("server", "client"), latencies)}
 
 
-def measure_tunnel(the_lab, cases: list[str], args, settings: dict[str, Any]) -> dict[str, Any]:
-    """The lab's two tunlabd (server-router and client U) carrying U → V: the path cases,
-    the tunnel MTU and (case "bus") the D-Bus latency. `settings` go into both tunnel files."""
-    server = the_lab.start_daemon("s", {"lab": server_config(**settings)})
-    client = the_lab.start_daemon("u", {"lab": client_config(U_TUNNEL_ADDRESS, **settings)})
-    device = client.interfaces["lab"]
-    if the_lab.route_device("u", PRIVATE_NETWORK) != device:
-        raise RuntimeError(f"U does not route {PRIVATE_NETWORK} into {device}")
-    results: dict[str, Any] = {"mtu": client.tunnel()["mtu"]}
-    results["figures"] = measure_path(the_lab, cases, args)
-    if "bus" in cases:
-        results["bus_latency"] = measure_bus_latency(the_lab, [server, client], args.bus_calls)
-    problem = stop_daemons(the_lab)
+def measure_tunnel(the_lab, tunnel, workdir: Path, cases: list[str], args) -> dict[str, Any]:
+    """U → V through `tunnel` (bench/tunnels.py): the path cases, the tunnel MTU and (case
+    "bus", tunlabd only) the D-Bus latency."""
+    results: dict[str, Any] = {"label": tunnel.label}
+    try:
+        results["mtu"] = tunnel.start(the_lab, workdir)
+        results["figures"] = measure_path(the_lab, cases, args)
+        if "bus" in cases and tunnel.daemons:
+            results["bus_latency"] = measure_bus_latency(the_lab, tunnel.daemons,
+                                                         args.bus_calls)
+    finally:
+        problem = tunnel.stop(the_lab)
+    if problem:
+        results["shutdown_error"] = problem
+    return results
+
+
+# ── handshake load ──────────────────────────────────────────────────────────────────────
+
+
+def measure_handshakes(the_lab, workdir: Path, args) -> dict[str, Any]:
+    """A wireguard server answering args.handshake_rate initiations per second from
+    args.handshake_peers distinct configured peers (bench/handshake_flood in U2, each a real
+    initiation it must authenticate and answer) while U pings V through it: the ping's median
+    RTT idle and under that load (target: at most 2× idle), and how many were answered."""
+    flood = str(load_generator_path("handshake_flood"))
+    keys = subprocess.run([flood, "public-keys", str(args.handshake_peers)], check=True,
+                          capture_output=True, text=True, timeout=60).stdout.split()
+    # Addresses no packet is ever sent to: the peers only handshake.
+    flood_peers = [{"public_key": key, "allowed_ips": [f"10.100.{i // 250}.{i % 250 + 1}/32"]}
+                   for i, key in enumerate(keys)]
+    tunnel = TunlabTunnel("wireguard", args.tunnel_settings)
+    results: dict[str, Any] = {"peers": len(keys), "rate": args.handshake_rate}
+    try:
+        tunnel.start(the_lab, workdir, flood_peers)
+        server = tunnel.daemons[0]
+        wait_until(lambda: the_lab.ping("u", V_ADDRESS, 1, 0.01).received == 1, 10,
+                   "V to answer a ping through the tunnel")
+        results["idle"] = measure_rtt(the_lab, args.pings, args.ping_interval)
+        before = server.counters()
+        sender = the_lab.spawn(
+            "u2", [flood, "send", SERVER_ADDRESS, str(SERVER_PORT), tunnel.server_public_key,
+                   str(len(keys)), f"{args.handshake_rate:g}",
+                   f"{args.duration + args.pings * args.ping_interval + 1:g}"],
+            stdout=subprocess.PIPE, text=True)
+        # The pings start once the server is answering the flood.
+        wait_until(lambda: server.counters()["handshake_responses_sent"]
+                   > before["handshake_responses_sent"] + args.handshake_rate / 10, 10,
+                   "the server to answer the flood's initiations")
+        results["loaded"] = measure_rtt(the_lab, args.pings, args.ping_interval)
+        output, _ = sender.communicate(timeout=args.duration + 60)
+        after = server.counters()
+        results["sender"] = json.loads(output)
+        results["server"] = {key: after[key] - before[key] for key in after
+                             if key.startswith(("handshake", "drop_")) and after[key] != before[key]}
+        results["answered_per_s"] = (results["sender"]["responses"]
+                                     / results["sender"]["seconds"])
+        results["rtt_ratio"] = (results["loaded"]["rtt_median_ms"]
+                                / results["idle"]["rtt_median_ms"])
+    finally:
+        problem = tunnel.stop(the_lab)
     if problem:
         results["shutdown_error"] = problem
     return results

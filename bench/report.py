@@ -48,12 +48,19 @@ def cell(value: Any, scale: float = 1, width: int = 10) -> str:
     return f"{'—' if value is None else value:>{width}}"
 
 
+# The runs besides the tunnel under test, in the order bench/run makes them, with their column
+# heading and its short form for the ratio columns.
+COMPARED = (("plain", "plain", "plain"), ("wireguard_go", "wg-go", "wg-go"),
+            ("baseline", "baseline", "base"))
+
+
 def print_table(results: dict[str, Any]) -> None:
-    names = [name for name in ("tunnel", "baseline") if name in results]
+    names = ["tunnel"] + [name for name, _, _ in COMPARED if name in results]
     for name in names:
         run = results[name]
-        print(f"{name}: {run['tunlabd']}" + (f" (tunnel MTU {run['mtu']})" if "mtu" in run
-                                            else ""))
+        binary = f" {run['tunlabd']}" if run.get("tunlabd") else ""
+        print(f"{name}: {run.get('label', '')}{binary}"
+              + (f" (tunnel MTU {run['mtu']})" if "mtu" in run else ""))
     repeat = results.get("repeat", 1)
     print(f"iperf3 {results['iperf3_duration_s']:g} s per run"
           + (f" (median of {repeat} runs)" if repeat > 1 else "")
@@ -77,15 +84,22 @@ def print_table(results: dict[str, Any]) -> None:
     for name in names:
         if "bus_latency" in results[name]:
             print_bus_latency(name, results[name]["bus_latency"])
-    if any("peers" in results[name] for name in names):
-        print_peers_table(results, names)
+    if "handshake" in results["tunnel"]:
+        print_handshakes(results["tunnel"]["handshake"], results["ping_interval_s"])
+    peer_runs = [name for name in names if "peers" in results[name]]
+    if peer_runs:
+        print_peers_table(results, peer_runs)
 
 
 def print_path_table(results: dict[str, Any], names: list[str]) -> None:
+    """No tunnel, the tunnel and its ratio to no tunnel, then per compared run its figure,
+    its ratio to no tunnel and tunnel / it."""
     direct = results["no_tunnel"]
+    headings = {name: (heading, short) for name, heading, short in COMPARED}
     header = f"\n{'':32} {'no tunnel':>10} {'tunnel':>10} {'tunnel/no':>10}"
-    if "baseline" in names:
-        header += f" {'baseline':>10} {'base/no':>10} {'tunnel/base':>11}"
+    for name in names[1:]:
+        heading, short = headings[name]
+        header += f" {heading:>10} {short + '/no':>10} {'tunnel/' + short:>12}"
     print(header)
     for key, label, scale in PATH_ROWS:
         figures = [results[name].get("figures", {}).get(key) for name in names]
@@ -94,9 +108,34 @@ def print_path_table(results: dict[str, Any], names: list[str]) -> None:
         row = f"{label:32} {cell(direct.get(key), scale)}"
         for name, value in zip(names, figures):
             row += f" {cell(value, scale)} {cell(results[name].get('ratio', {}).get(key))}"
-        if "baseline" in names:
-            row += f" {cell(results['tunnel_vs_baseline'].get(key), width=11)}"
+            if name != "tunnel":
+                row += f" {cell(results[f'tunnel_vs_{name}'].get(key), width=12)}"
         print(row)
+
+
+def print_handshakes(handshake: dict[str, Any], ping_interval_s: float) -> None:
+    if "error" in handshake:
+        print(f"\nhandshake load: FAILED {handshake['error']}")
+        return
+    sender = handshake.get("sender", {})
+    print(f"\nhandshake load: {handshake['rate']:g} initiations/s from {handshake['peers']} "
+          f"peers (bench/handshake_flood in U2) while U pings V every "
+          f"{ping_interval_s:g} s")
+    print(f"{'':32} {'figure':>10}  {'target':>7}")
+    rows = (
+        ("initiations sent", sender.get("initiations"), ""),
+        ("responses received", sender.get("responses"), ""),
+        ("cookie replies received", sender.get("cookie_replies"), ""),
+        ("answered per second", handshake.get("answered_per_s"), ""),
+        ("RTT median idle (ms)", handshake.get("idle", {}).get("rtt_median_ms"), ""),
+        ("RTT median under load (ms)", handshake.get("loaded", {}).get("rtt_median_ms"), ""),
+        ("  under load / idle", handshake.get("rtt_ratio"), "≤ 2"),
+    )
+    for label, value, target in rows:
+        print(f"{label:32} {cell(value)}  {target:>7}")
+    if handshake.get("server"):
+        print("server counters moved: " + ", ".join(f"{key} +{value}" for key, value
+                                                    in sorted(handshake["server"].items())))
 
 
 def print_bus_latency(name: str, latency: dict[str, Any] | str) -> None:
@@ -117,7 +156,7 @@ def print_bus_latency(name: str, latency: dict[str, Any] | str) -> None:
 def print_peers_table(results: dict[str, Any], names: list[str]) -> None:
     peers = {name: results[name].get("peers", {}) for name in names}
     count = next(iter(peers.values())).get("peer_count", 0) + 1  # U is a peer as well
-    print(f"\nserver with {count - 1} configured peers + U (tunnel only; GetAll: "
+    print(f"\nserver with {count - 1} configured peers + U (plain protocol; GetAll: "
           f"{next(iter(peers.values())).get('getall_calls', '?')} calls)")
     header = f"{'':38} " + " ".join(f"{name:>10}" for name in names)
     if "baseline" in names:

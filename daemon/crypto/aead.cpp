@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstring>
 
+#include "crypto/constant_time.hpp"
 #include "crypto/error.hpp"
 #include "crypto/openssl_algorithms.hpp"
 #include "crypto/secret_key.hpp"
@@ -28,20 +29,39 @@ bool fits_int(size_t size) {
 
 // The contexts are created on a thread's first packet; a failure there (no memory) is reported
 // as a failed seal/open rather than an exception on the packet path.
-EVP_CIPHER_CTX* seal_context() noexcept {
+detail::AeadContext* seal_context() noexcept {
     try {
-        return detail::thread_seal_context();
+        return &detail::thread_seal_context();
     } catch (...) {
         return nullptr;
     }
 }
 
-EVP_CIPHER_CTX* open_context() noexcept {
+detail::AeadContext* open_context() noexcept {
     try {
-        return detail::thread_open_context();
+        return &detail::thread_open_context();
     } catch (...) {
         return nullptr;
     }
+}
+
+// Sets `nonce`, and `key` unless it is already the context's; afterwards the context's key is
+// known only if this succeeded.
+bool start(detail::AeadContext& aead, AeadKey key, AeadNonce nonce, bool encrypt) {
+    const bool same_key = aead.keyed && equal_constant_time(aead.key.bytes(), key);
+    const uint8_t* new_key = same_key ? nullptr : key.data();
+    aead.keyed = false;
+    const int started =
+        encrypt ? EVP_EncryptInit_ex2(aead.context, nullptr, new_key, nonce.data(), nullptr)
+                : EVP_DecryptInit_ex2(aead.context, nullptr, new_key, nonce.data(), nullptr);
+    if (started != 1) {
+        return false;
+    }
+    if (!same_key) {
+        aead.key.assign(key);
+    }
+    aead.keyed = true;
+    return true;
 }
 
 bool add_ad(EVP_CIPHER_CTX* context, std::span<const uint8_t> ad, bool encrypt) {
@@ -56,13 +76,13 @@ bool add_ad(EVP_CIPHER_CTX* context, std::span<const uint8_t> ad, bool encrypt) 
 
 bool seal_raw(AeadKey key, AeadNonce nonce, const uint8_t* in, uint8_t* out, size_t size,
               uint8_t* tag, std::span<const uint8_t> ad) noexcept {
-    EVP_CIPHER_CTX* context = seal_context();
-    if (context == nullptr || !fits_int(size) || !fits_int(ad.size())) {
+    detail::AeadContext* aead = seal_context();
+    if (aead == nullptr || !fits_int(size) || !fits_int(ad.size())) {
         return false;
     }
+    EVP_CIPHER_CTX* context = aead->context;
     int length = 0;
-    if (EVP_EncryptInit_ex2(context, nullptr, key.data(), nonce.data(), nullptr) != 1 ||
-        !add_ad(context, ad, true)) {
+    if (!start(*aead, key, nonce, true) || !add_ad(context, ad, true)) {
         return false;
     }
     if (size > 0 && EVP_EncryptUpdate(context, out, &length, in, static_cast<int>(size)) != 1) {
@@ -76,13 +96,14 @@ bool seal_raw(AeadKey key, AeadNonce nonce, const uint8_t* in, uint8_t* out, siz
 
 bool open_raw(AeadKey key, AeadNonce nonce, const uint8_t* in, uint8_t* out, size_t size,
               const uint8_t* tag, std::span<const uint8_t> ad) noexcept {
-    EVP_CIPHER_CTX* context = open_context();
-    if (context == nullptr || !fits_int(size) || !fits_int(ad.size())) {
+    detail::AeadContext* aead = open_context();
+    if (aead == nullptr || !fits_int(size) || !fits_int(ad.size())) {
         return false;
     }
+    EVP_CIPHER_CTX* context = aead->context;
     int length = 0;
     // OpenSSL copies the expected tag; the cast only satisfies the ctrl() signature.
-    if (EVP_DecryptInit_ex2(context, nullptr, key.data(), nonce.data(), nullptr) != 1 ||
+    if (!start(*aead, key, nonce, false) ||
         EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, kAeadTagSize,
                             const_cast<uint8_t*>(tag)) != 1 ||
         !add_ad(context, ad, false)) {

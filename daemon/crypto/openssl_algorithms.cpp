@@ -96,28 +96,36 @@ const EVP_MD* blake2s_256_digest() {
     return digest;
 }
 
-EVP_CIPHER_CTX* thread_seal_context() {
-    thread_local const Owned<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free> context = [] {
-        Owned<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free> created(new_cipher_context());
-        if (EVP_EncryptInit_ex2(created.get(), chacha20_poly1305_cipher(), nullptr, nullptr,
-                                nullptr) != 1) {
-            throw_openssl_error("EVP_EncryptInit_ex2 ChaCha20-Poly1305");
+namespace {
+
+// One per thread and direction; the context is freed with the thread.
+struct ThreadAeadContext {
+    Owned<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free> owned;
+    AeadContext aead;
+
+    explicit ThreadAeadContext(bool encrypt) : owned(new_cipher_context()) {
+        const int initialized = encrypt
+                                    ? EVP_EncryptInit_ex2(owned.get(), chacha20_poly1305_cipher(),
+                                                          nullptr, nullptr, nullptr)
+                                    : EVP_DecryptInit_ex2(owned.get(), chacha20_poly1305_cipher(),
+                                                          nullptr, nullptr, nullptr);
+        if (initialized != 1) {
+            throw_openssl_error("EVP_CipherInit_ex2 ChaCha20-Poly1305");
         }
-        return created;
-    }();
-    return context.get();
+        aead.context = owned.get();
+    }
+};
+
+}  // namespace
+
+AeadContext& thread_seal_context() {
+    thread_local ThreadAeadContext context(true);
+    return context.aead;
 }
 
-EVP_CIPHER_CTX* thread_open_context() {
-    thread_local const Owned<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free> context = [] {
-        Owned<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free> created(new_cipher_context());
-        if (EVP_DecryptInit_ex2(created.get(), chacha20_poly1305_cipher(), nullptr, nullptr,
-                                nullptr) != 1) {
-            throw_openssl_error("EVP_DecryptInit_ex2 ChaCha20-Poly1305");
-        }
-        return created;
-    }();
-    return context.get();
+AeadContext& thread_open_context() {
+    thread_local ThreadAeadContext context(false);
+    return context.aead;
 }
 
 EVP_MD_CTX* thread_digest_context() {

@@ -62,8 +62,10 @@ DataPlane::DataPlane(int device_fd, int socket_fd, int socket_family, DataPlaneS
       device_reads_(device_fd, kDeviceReadBatch, kMaxVnetPacket, settings.batched_device_reads),
       send_queue_(socket_fd, settings.udp_segmentation, kSendArenaBytes, kMaxSendMessages),
       receive_batch_(kReceiveMessages, kMaxPacket),
-      device_writer_(device_fd, settings.device_offloads.vnet_header, settings.device_offloads.uso,
-                     kReceiveMessages * 64),
+      device_writer_(device_fd, settings.device_offloads.vnet_header,
+                     offload::CoalescerLimits{.max_packets = kReceiveMessages * 64,
+                                              .udp = settings.device_offloads.uso,
+                                              .authenticated = protocol_->authenticates()}),
       floods_(kFloodsPerSecond, kFloodBurst) {
     if (!epoll_.valid() || !wakeup_.valid() || !timer_.valid() || !events_.valid()) {
         throw system_error("create data-plane event fds");

@@ -19,13 +19,13 @@ constexpr std::array<uint8_t, offload::kVirtioNetHdrSize> kPlainHeader{};
 
 }  // namespace
 
-DeviceWriter::DeviceWriter(int fd, bool vnet_header, bool coalesce_udp, size_t max_pending)
+DeviceWriter::DeviceWriter(int fd, bool vnet_header, offload::CoalescerLimits coalescing)
     : fd_(fd),
       vnet_header_(vnet_header),
       coalescing_(vnet_header),
-      max_pending_(max_pending),
-      coalescer_(offload::CoalescerLimits{.max_packets = max_pending, .udp = coalesce_udp}) {
-    pending_.reserve(max_pending);
+      max_pending_(coalescing.max_packets),
+      coalescer_(coalescing) {
+    pending_.reserve(max_pending_);
 }
 
 void DeviceWriter::add(std::span<const uint8_t> packet, Peer& peer, size_t counted_bytes) {

@@ -21,8 +21,9 @@ namespace tunlab {
 // good and that write's packets count as device errors; TCP sends them again.
 class DeviceWriter {
   public:
-    // `coalesce_udp`: the kernel takes UDP segmentation offload writes (TunOffloads::uso).
-    DeviceWriter(int fd, bool vnet_header, bool coalesce_udp, size_t max_pending);
+    // `coalescing.udp`: the kernel takes UDP segmentation offload writes (TunOffloads::uso);
+    // `coalescing.max_packets`: packets queued between flushes.
+    DeviceWriter(int fd, bool vnet_header, offload::CoalescerLimits coalescing);
 
     bool full() const { return coalescing_ ? coalescer_.full() : pending_.size() >= max_pending_; }
     // `counted_bytes`: what the counters count for the packet if it is written (0: its size).

@@ -50,7 +50,8 @@ bool transport_checksum_verifies(std::span<const uint8_t> bytes, const SegmentIn
 }
 
 // The UDP part of read_segment: `segment` has its IP fields, and the IP header checks out.
-void read_udp_datagram(std::span<const uint8_t> bytes, SegmentInfo& segment) {
+void read_udp_datagram(std::span<const uint8_t> bytes, SegmentInfo& segment,
+                       const CoalescerLimits& limits) {
     if (bytes.size() < segment.ip_header_length + kUdpHeaderLength) {
         return;
     }
@@ -62,14 +63,16 @@ void read_udp_datagram(std::span<const uint8_t> bytes, SegmentInfo& segment) {
         return;
     }
     segment.payload = bytes.size() - segment.ip_header_length - kUdpHeaderLength;
-    segment.mergeable = segment.payload > 0 && transport_checksum_verifies(bytes, segment);
+    segment.mergeable = segment.payload > 0 &&
+                        (limits.authenticated || transport_checksum_verifies(bytes, segment));
 }
 
 // A TCP (or, with `udp`, UDP) packet, or nullopt when `bytes` is not one that shows its ports
 // (another protocol, a later fragment, cut off): then it belongs to no flow and is written as
 // it came. A packet that shows its ports but is malformed otherwise still closes its flow's
 // run, to stay in order.
-std::optional<SegmentInfo> read_segment(std::span<const uint8_t> bytes, bool udp) {
+std::optional<SegmentInfo> read_segment(std::span<const uint8_t> bytes,
+                                        const CoalescerLimits& limits) {
     SegmentInfo segment;
     if (bytes.empty()) {
         return std::nullopt;
@@ -77,7 +80,7 @@ std::optional<SegmentInfo> read_segment(std::span<const uint8_t> bytes, bool udp
     const unsigned version = bytes[0] >> 4;
     bool ip_checks_out = false;
     if (version == 4) {
-        if (bytes.size() < kIpv4MinHeaderLength || !coalescible_protocol(bytes[9], udp)) {
+        if (bytes.size() < kIpv4MinHeaderLength || !coalescible_protocol(bytes[9], limits.udp)) {
             return std::nullopt;
         }
         segment.protocol = bytes[9];
@@ -90,7 +93,7 @@ std::optional<SegmentInfo> read_segment(std::span<const uint8_t> bytes, bool udp
         ip_checks_out = segment.ip_header_length == kIpv4MinHeaderLength && !more_fragments &&
                         load_be16(&bytes[2]) == bytes.size();
     } else if (version == 6) {
-        if (bytes.size() < kIpv6HeaderLength || !coalescible_protocol(bytes[6], udp)) {
+        if (bytes.size() < kIpv6HeaderLength || !coalescible_protocol(bytes[6], limits.udp)) {
             return std::nullopt;
         }
         segment.protocol = bytes[6];
@@ -107,7 +110,7 @@ std::optional<SegmentInfo> read_segment(std::span<const uint8_t> bytes, bool udp
         return segment;  // ports only
     }
     if (segment.protocol == kProtocolUdp) {
-        read_udp_datagram(bytes, segment);
+        read_udp_datagram(bytes, segment, limits);
         return segment;
     }
     if (bytes.size() < segment.ip_header_length + kTcpMinHeaderLength) {
@@ -128,7 +131,7 @@ std::optional<SegmentInfo> read_segment(std::span<const uint8_t> bytes, bool udp
         (segment.flags & ~kTcpMergeableFlags) != 0) {
         return segment;
     }
-    segment.mergeable = transport_checksum_verifies(bytes, segment);
+    segment.mergeable = limits.authenticated || transport_checksum_verifies(bytes, segment);
     return segment;
 }
 
@@ -239,7 +242,7 @@ bool Coalescer::add(std::span<const uint8_t> ip_packet, void* tag, size_t counte
     const auto index = static_cast<uint32_t>(packets_.size());
     packets_.push_back(Packet{ip_packet, kNoPacket});
 
-    const auto segment = read_segment(ip_packet, limits_.udp);
+    const auto segment = read_segment(ip_packet, limits_);
     if (segment) {
         const size_t position = find_open_run(*segment, ip_packet, tag);
         if (position != open_runs_.size()) {

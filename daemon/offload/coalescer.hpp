@@ -12,7 +12,10 @@
 // byte. Hence, for segment B to join run A:
 //  - both TCP with a verified TCP checksum (the originals are replaced by a partial checksum, so
 //    a corrupt segment must not turn valid), IPv4 with a 20-byte header (verified header
-//    checksum) and not a fragment, or IPv6 with TCP as next header;
+//    checksum) and not a fragment, or IPv6 with TCP as next header. With `authenticated`
+//    packets (a wire protocol whose authentication tag covers them: a packet corrupted on the
+//    way never gets here) the checksums are taken as they are, as Linux's WireGuard marks its
+//    decrypted packets CHECKSUM_UNNECESSARY;
 //  - same addresses, ports, TOS/traffic class + flow label, TTL/hop limit, DF, TCP header
 //    length, options bytes, urgent pointer, and the same ACK number and window: those fields
 //    exist once in the super-packet, so a segment that changes them (a window update, a new
@@ -48,7 +51,8 @@ struct CoalescerLimits {
     // UDP_MAX_SEGMENTS (64 on the kernels that first took USO writes, 128 on later ones) is
     // refused with EINVAL.
     size_t max_segments = 64;
-    bool udp = false;  // coalesce UDP too (GSO_UDP_L4 writes)
+    bool udp = false;            // coalesce UDP too (GSO_UDP_L4 writes)
+    bool authenticated = false;  // the packets' checksums need no verifying (see above)
 };
 
 struct SegmentInfo;  // what the coalescer reads from one TCP or UDP packet (coalescer.cpp)

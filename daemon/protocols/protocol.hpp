@@ -92,6 +92,9 @@ class Protocol {
 
     // How inner packets sit in datagrams (the data plane lays them out so).
     virtual Framing framing() const { return {}; }
+    // Whether every packet open() hands over was authenticated by its sender's key, so that
+    // one corrupted on the way never arrives (its checksums then need no verifying).
+    virtual bool authenticates() const { return false; }
     // Device → wire: makes `train` (for `peer`) the datagrams to send, in place.
     virtual Sealed seal(Peer& peer, const Train& train, DropReason* drop) = 0;
     // Wire → device: a datagram from `from`; `known` is the peer at that endpoint, if any.

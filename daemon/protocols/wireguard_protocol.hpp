@@ -44,6 +44,7 @@ class WireGuardProtocol final : public Protocol, private PeerObserver {
     ~WireGuardProtocol() override;
 
     Framing framing() const override;
+    bool authenticates() const override { return true; }
     Sealed seal(Peer& peer, const Train& train, DropReason* drop) override;
     Opened open(std::span<uint8_t> datagram, const Endpoint& from, Peer* known,
                 uint64_t now_us) override;

@@ -48,7 +48,7 @@ TEST(DeviceWriter, CoalescedRunIsOneWriteCountingEveryPacket) {
     int ends[2];
     ASSERT_EQ(pipe(ends), 0);
     UniqueFd read_end(ends[0]), write_end(ends[1]);
-    DeviceWriter writer(write_end.get(), /*vnet_header=*/true, /*coalesce_udp=*/false, 64);
+    DeviceWriter writer(write_end.get(), /*vnet_header=*/true, {.max_packets = 64});
     Peer peer;
     const auto packets = segments(5);
     for (const auto& packet : packets) {
@@ -65,7 +65,7 @@ TEST(DeviceWriter, AKernelThatRefusesCoalescedWritesTurnsCoalescingOff) {
     // kernel with broken GSO writes gave wireguard-go.
     UniqueFd refusing(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     ASSERT_TRUE(refusing.valid());
-    DeviceWriter writer(refusing.get(), true, false, 64);
+    DeviceWriter writer(refusing.get(), true, {.max_packets = 64});
     Peer peer;
     const auto packets = segments(5);
     for (const auto& packet : packets) {

@@ -200,6 +200,25 @@ TEST(Coalescer, SegmentWithBadChecksumIsWrittenAloneAndBreaksTheRun) {
     expect_run(writes[2], std::span(packets).subspan(3));
 }
 
+// Authenticated packets (WireGuard's) are taken as their sender made them: the run holds the
+// segment whose checksum does not verify, and re-cutting it gives every payload byte back.
+TEST(Coalescer, AuthenticatedPacketsAreMergedWithoutVerifyingChecksums) {
+    FlowSpec flow;
+    std::vector<Packet> packets = flow_segments(flow, 6, 1448, 1448);
+    packets[2][20 + 32 + 100] ^= 0x01;
+    Coalescer coalescer({.authenticated = true});
+    const auto writes = coalesce(coalescer, packets);
+    ASSERT_EQ(writes.size(), 1u);
+    EXPECT_EQ(writes[0].packets, 6u);
+    const std::vector<Packet> segments = resegment(writes[0]);
+    ASSERT_EQ(segments.size(), 6u);
+    for (size_t i = 0; i < segments.size(); ++i) {
+        EXPECT_TRUE(std::equal(segments[i].begin() + 52, segments[i].end(),
+                               packets[i].begin() + 52))
+            << "payload of segment " << i;
+    }
+}
+
 TEST(Coalescer, SegmentWithBadIpHeaderChecksumIsNotMerged) {
     FlowSpec flow;
     std::vector<Packet> packets = flow_segments(flow, 3, 1448, 1448);

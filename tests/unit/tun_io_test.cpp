@@ -161,7 +161,8 @@ TEST_F(TunDeviceTest, AFloodOfSmallDatagramsIsTakenWholeAndArrivesInOrder) {
         payloads.push_back(pattern_payload(kPayload, static_cast<uint32_t>(i)));
         packets.push_back(build_packet(datagram, payloads.back()));
     }
-    DeviceWriter writer(device_->fd(), /*vnet_header=*/true, /*coalesce_udp=*/true, kDatagrams);
+    DeviceWriter writer(device_->fd(), /*vnet_header=*/true,
+                        offload::CoalescerLimits{.max_packets = kDatagrams, .udp = true});
     Peer peer;
     for (const auto& packet : packets) {
         writer.add(packet, peer);

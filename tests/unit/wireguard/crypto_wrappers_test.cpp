@@ -1,6 +1,7 @@
 // The crypto wrappers' own behaviour: locked secrets, strict key codecs, AEAD failure handling.
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <sstream>
 #include <string>
@@ -199,6 +200,49 @@ TEST(Aead, CopyingFormsMatchTheInPlaceOnes) {
     EXPECT_FALSE(open(key.bytes(), 0, sealed, opened));
     std::array<uint8_t, 11> wrong_size;
     EXPECT_FALSE(open(key.bytes(), 0, in_place, wrong_size));
+}
+
+// The thread's context keeps its last key and then sets only the nonce: every packet must still
+// come out as a fresh context would make it, whatever the order of keys, counters and failures.
+// libsodium's ChaCha20-Poly1305 (an implementation independent of OpenSSL's) says what that is.
+TEST(Aead, KeysTakenInAnyOrderSealAndOpenAsAFreshContextWould) {
+    SeededRandom random(4);
+    SecretKey first;
+    SecretKey second;
+    random.fill(first.bytes());
+    random.fill(second.bytes());
+    const SecretKey* keys[] = {&first, &first, &second, &first, &second, &second, &first};
+    const std::array<uint8_t, 3> ad{1, 2, 3};
+    uint64_t counter = 0;
+    for (const SecretKey* key : keys) {
+        std::vector<uint8_t> plaintext(100 + counter);
+        random.fill(plaintext);
+        std::vector<uint8_t> buffer(plaintext);
+        buffer.resize(plaintext.size() + kAeadTagSize);
+        const auto data = std::span(buffer).first(plaintext.size());
+        ASSERT_TRUE(
+            seal_in_place(key->bytes(), counter, data, std::span(buffer).last<kAeadTagSize>(), ad));
+
+        std::vector<uint8_t> expected(plaintext.size() + kAeadTagSize);
+        std::array<uint8_t, 12> nonce{};
+        for (size_t i = 0; i < 8; ++i) {
+            nonce[4 + i] = static_cast<uint8_t>(counter >> (8 * i));
+        }
+        unsigned long long tag_length = 0;
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+            expected.data(), expected.data() + plaintext.size(), &tag_length, plaintext.data(),
+            plaintext.size(), ad.data(), ad.size(), nullptr, nonce.data(), key->data());
+        EXPECT_EQ(buffer, expected) << "packet " << counter;
+
+        // A forgery under the same key fails and leaves the next open under that key intact.
+        std::vector<uint8_t> forged = buffer;
+        forged.back() ^= 1;
+        EXPECT_FALSE(open_in_place(key->bytes(), counter, forged, ad).has_value());
+        const auto opened = open_in_place(key->bytes(), counter, buffer, ad);
+        ASSERT_TRUE(opened.has_value()) << "packet " << counter;
+        EXPECT_TRUE(std::equal(plaintext.begin(), plaintext.end(), buffer.begin()));
+        ++counter;
+    }
 }
 
 }  // namespace
