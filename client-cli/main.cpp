@@ -69,7 +69,8 @@ std::vector<PeerInfo> peers_of(Api& api, const TunnelInfo& tunnel) {
     return peers;
 }
 
-// A peer named by id ("3"), object path, or endpoint ("10.9.0.11:9090").
+// A peer named by id ("3"), object path, endpoint ("10.9.0.11:9090") or, in a wireguard
+// tunnel, public key.
 std::string find_peer_path(Api& api, const TunnelInfo& tunnel, const std::string& peer) {
     // Ids and paths first: they need no call per peer, which with 10,000 peers is seconds.
     for (const auto& path : tunnel.peer_paths) {
@@ -78,12 +79,13 @@ std::string find_peer_path(Api& api, const TunnelInfo& tunnel, const std::string
         }
     }
     for (const auto& path : tunnel.peer_paths) {
-        if (api.peer(path).endpoint == peer) {
+        const PeerInfo info = api.peer(path);
+        if (info.endpoint == peer || (!info.public_key.empty() && info.public_key == peer)) {
             return path;
         }
     }
     throw UsageError("tunnel " + tunnel.name + " has no peer '" + peer +
-                     "' (give its id, object path or endpoint; see tunlabctl status)");
+                     "' (give its id, object path, endpoint or public key; see tunlabctl status)");
 }
 
 void print_result(const Settings& settings, const std::string& key, const std::string& value,
@@ -261,7 +263,9 @@ int run(int argc, char** argv) {
     create->add_option("--listen-port", listen_port, "UDP port (default: ephemeral)");
     create->add_option("--listen-address", listen_address, "UDP address (default: ::, dual stack)");
     create->add_option(
-        "--mtu", mtu, "Interface MTU (default: the largest that does not fragment on a 1500 path)");
+        "--mtu", mtu,
+        "Interface MTU (default: plain, the largest that does not fragment on a 1500 path; "
+        "wireguard, 1420)");
     create->callback([&] {
         action = [&](Api& api) {
             Options options;
@@ -342,8 +346,10 @@ int run(int argc, char** argv) {
     });
 
     std::string peer;
-    auto* remove_peer = command("remove-peer", "Remove a peer (by id, object path or endpoint)");
-    remove_peer->add_option("PEER", peer, "Peer id, object path or endpoint")->required();
+    auto* remove_peer =
+        command("remove-peer", "Remove a peer (by id, object path, endpoint or public key)");
+    remove_peer->add_option("PEER", peer, "Peer id, object path, endpoint or public key")
+        ->required();
     remove_peer->callback([&] {
         action = [&](Api& api) {
             const auto tunnel = api.tunnel(selected_tunnel_path(api, settings));

@@ -32,6 +32,11 @@ nlohmann::json signal_arguments(sdbus::Message& message) {
         message >> endpoint;
         return {{"endpoint", endpoint}};
     }
+    if (member == "HandshakeCompleted") {
+        uint64_t latest_handshake = 0;
+        message >> latest_handshake;
+        return {{"latest_handshake", latest_handshake}};
+    }
     if (member == "PropertiesChanged") {
         std::string interface;
         std::map<std::string, sdbus::Variant> changed;

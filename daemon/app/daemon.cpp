@@ -13,6 +13,7 @@
 
 #include "config/tunnel_config.hpp"
 #include "core/status.hpp"
+#include "crypto/secret_key.hpp"
 #include "service/bus_service.hpp"
 #include "util/atomic_file.hpp"
 #include "util/log.hpp"
@@ -184,6 +185,15 @@ int Daemon::run() {
             return 0;
         }
         tell_systemd_status_if_changed();
+        warn_once_if_keys_unlocked();
+    }
+}
+
+void Daemon::warn_once_if_keys_unlocked() {
+    if (!warned_keys_unlocked_ && !crypto::secure_memory_fully_locked()) {
+        warned_keys_unlocked_ = true;
+        log::warning("the memory-lock limit (RLIMIT_MEMLOCK, LimitMEMLOCK= in the unit) is "
+                     "reached: further keys live in memory that may be swapped out");
     }
 }
 

@@ -60,12 +60,16 @@ class Daemon {
     // status alone.
     void tell_systemd(const char* state);
     void tell_systemd_status_if_changed();
+    // Keys are kept out of swap while RLIMIT_MEMLOCK allows (crypto/secret_key.hpp); past it
+    // they still work, and the log says so once.
+    void warn_once_if_keys_unlocked();
 
     DaemonOptions options_;
     TunnelManager manager_;
     std::unique_ptr<bus::BusService> bus_;
     Clock::time_point reconnect_at_{};  // while bus_ is null (and use_bus): when to try again
     Clock::duration reconnect_pause_{};
+    bool warned_keys_unlocked_ = false;
     bool peers_changed_ = false;  // since the last sync
     Clock::time_point next_peer_sync_{};
     UniqueFd signals_;

@@ -1,8 +1,15 @@
 #include "config/tunnel_config.hpp"
 
+#include <fcntl.h>
 #include <net/if.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -11,6 +18,7 @@
 
 #include "crypto/encoding.hpp"
 #include "util/printable.hpp"
+#include "util/unique_fd.hpp"
 
 namespace tunlab {
 
@@ -215,23 +223,59 @@ SharedSecret secret_from_base64(std::string_view text, const std::string& field)
     return SharedSecret(std::move(key));
 }
 
+// A key file must be what `wg genkey > file` with umask 077 makes: a regular file that only
+// its owner can read or write, and that owner the daemon's own user (or the file could be
+// swapped by someone else). Like ssh with its private keys, anything looser is refused rather
+// than read: a key others could read is no longer a secret.
+std::string key_file_problem(const struct stat& status) {
+    if (!S_ISREG(status.st_mode)) {
+        return "is not a regular file";
+    }
+    if ((status.st_mode & 077) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(status.st_mode & 07777));
+        return std::string("may be read or written by others (mode ") + mode +
+               "): make it mode 600 (chmod 600)";
+    }
+    if (status.st_uid != ::geteuid()) {
+        return "belongs to uid " + std::to_string(status.st_uid) + ", not to tunlabd's user (uid " +
+               std::to_string(::geteuid()) + "): chown it";
+    }
+    return {};
+}
+
 SharedSecret read_key_file(const std::filesystem::path& path, const std::string& field) {
-    std::ifstream input(path);
-    std::string text;
+    const std::string quoted = "'" + quote_input(path.string()) + "'";
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    struct stat status {};
+    if (!fd.valid() || ::fstat(fd.get(), &status) != 0) {
+        throw ConfigError(field, quoted + " cannot be opened: " + std::strerror(errno));
+    }
+    if (const std::string problem = key_file_problem(status); !problem.empty()) {
+        throw ConfigError(field, quoted + " " + problem);
+    }
     // A key file is one line of 44 characters; a little more is whitespace, much more is not
     // a key file (and is not read whole).
-    if (!input || !std::getline(input, text) || text.size() > 128) {
-        throw ConfigError(field, "'" + quote_input(path.string()) +
-                                     "' cannot be read as a key file (one line, 44 characters)");
-    }
+    std::array<char, 130> buffer{};
+    const ssize_t size = ::read(fd.get(), buffer.data(), buffer.size());
+    std::string_view text(buffer.data(), size > 0 ? static_cast<size_t>(size) : 0);
+    text = text.substr(0, text.find('\n'));
     const auto first = text.find_first_not_of(" \t\r");
     const auto last = text.find_last_not_of(" \t\r");
-    const std::string_view key = first == std::string::npos
-                                     ? std::string_view()
-                                     : std::string_view(text).substr(first, last - first + 1);
-    SharedSecret secret = secret_from_base64(key, field);
-    crypto::secure_wipe({reinterpret_cast<uint8_t*>(text.data()), text.size()});
-    return secret;
+    const std::string_view key =
+        first == std::string::npos ? std::string_view() : text.substr(first, last - first + 1);
+    crypto::SecretKey secret;
+    const bool decoded =
+        size >= 0 && text.size() <= 128 && crypto::key_from_base64(key, secret.bytes());
+    crypto::secure_wipe({reinterpret_cast<uint8_t*>(buffer.data()), buffer.size()});
+    if (!decoded) {
+        // Never quoted: the content is (meant to be) a secret.
+        throw ConfigError(field, quoted +
+                                     " does not hold a key: one line of 44 characters, 32 "
+                                     "bytes in base64 (as `tunlabctl genkey` or `wg genkey` "
+                                     "print)");
+    }
+    return SharedSecret(std::move(secret));
 }
 
 // A key given inline ("private_key", "preshared_key"), or as a file ("<key>_file"): which
@@ -245,8 +289,8 @@ std::pair<SharedSecret, std::string> read_secret(ObjectReader& reader, const std
         if (context.keys == KeySource::Files) {
             throw ConfigError(reader.field(key),
                               "keys do not belong in this file, which others may read: put it "
-                              "in a file of its own, readable by root only, and name that file "
-                              "in " +
+                              "in a file of its own (mode 600, owned by tunlabd's user) and "
+                              "name that file in " +
                                   key + "_file");
         }
         secret = secret_from_base64(*inline_text, reader.field(key));
@@ -297,7 +341,10 @@ PeerConfig peer_config_from_json(const json& object, const std::string& path,
     }
     if (protocol != ProtocolKind::WireGuard &&
         (peer.public_key || !peer.preshared_key.empty() || !peer.preshared_key_file.empty())) {
-        throw ConfigError(reader.field(peer.public_key ? "public_key" : "preshared_key"),
+        const char* field = peer.public_key                    ? "public_key"
+                            : !peer.preshared_key_file.empty() ? "preshared_key_file"
+                                                               : "preshared_key";
+        throw ConfigError(reader.field(field),
                           "keys are for protocol wireguard; this tunnel's is plain");
     }
     return peer;
@@ -431,7 +478,8 @@ TunnelConfig tunnel_config_from_json(std::string_view name, const json& object,
                           "a wireguard tunnel needs its private key");
     }
     if (!wireguard && (!config.private_key.empty() || !config.private_key_file.empty())) {
-        throw ConfigError("private_key", "keys are for protocol wireguard; this tunnel's is plain");
+        throw ConfigError(config.private_key_file.empty() ? "private_key" : "private_key_file",
+                          "keys are for protocol wireguard; this tunnel's is plain");
     }
     return config;
 }

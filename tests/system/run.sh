@@ -31,7 +31,7 @@ readonly SUITE=bookworm
 # What the containers need besides minbase, including every run-time dependency of the
 # package so that `apt install ./file.deb` works offline. Changing this list changes the
 # cache key, so a new root file system is made.
-readonly PACKAGES=systemd,systemd-sysv,dbus,iproute2,iputils-ping,procps,libsdbus-c++1,libmnl0,liburing2,libsystemd0,libstdc++6,bash-completion
+readonly PACKAGES=systemd,systemd-sysv,dbus,iproute2,iputils-ping,procps,libsdbus-c++1,libmnl0,liburing2,libsystemd0,libstdc++6,libssl3,libsodium23,bash-completion
 readonly CACHE_FORMAT=1  # bump when the preparation of the cached root changes
 readonly CACHE_ROOT=${TUNLAB_SYSTEM_TEST_CACHE:-/var/cache/tunlab-system-test}
 readonly WATCHDOG_SECONDS=30  # WatchdogSec= of systemd/tunlabd.service

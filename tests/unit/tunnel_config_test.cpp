@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -405,6 +407,67 @@ TEST_F(ConfigFiles, FileThatCannotBeRead) {
         EXPECT_EQ(error.field(), "");
         EXPECT_STREQ(error.what(), "cannot be read");
     }
+}
+
+// A wireguard tunnel file naming `key_file`; the error of loading it ("" if it loads).
+std::string key_file_error(const std::filesystem::path& directory, const std::string& key_file) {
+    const auto path = directory / "wg0.json";
+    std::ofstream(path) << R"({"protocol": "wireguard", "private_key_file": ")" << key_file
+                        << R"(", "peers": []})";
+    try {
+        load_tunnel_config_file(path);
+        return "";
+    } catch (const ConfigError& error) {
+        EXPECT_EQ(error.field(), "private_key_file");
+        return error.what();
+    }
+}
+
+constexpr const char* kKey = "YAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
+
+TEST_F(ConfigFiles, KeyFileOnlyItsOwnerMayRead) {
+    const auto key = write("wg0.key", std::string(kKey) + "\n");
+    std::filesystem::permissions(
+        key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    EXPECT_EQ(key_file_error(directory_, "wg0.key"), "");  // relative to the file
+
+    for (const auto mode : {0640, 0604, 0660, 0644}) {
+        ::chmod(key.c_str(), static_cast<mode_t>(mode));
+        const std::string error = key_file_error(directory_, key.string());
+        EXPECT_NE(error.find("may be read or written by others"), std::string::npos) << error;
+        EXPECT_NE(error.find("chmod 600"), std::string::npos) << error;
+    }
+    ::chmod(key.c_str(), 0600);
+    if (::geteuid() == 0) {
+        // Someone else's file, even one only they may read, could be swapped under us.
+        ASSERT_EQ(::chown(key.c_str(), 65534, 65534), 0);
+        const std::string error = key_file_error(directory_, key.string());
+        EXPECT_NE(error.find("belongs to uid 65534, not to tunlabd's user (uid 0)"),
+                  std::string::npos)
+            << error;
+    }
+}
+
+TEST_F(ConfigFiles, KeyFileMustHoldOneKey) {
+    const auto absent = key_file_error(directory_, (directory_ / "absent.key").string());
+    EXPECT_NE(absent.find("cannot be opened: No such file or directory"), std::string::npos)
+        << absent;
+    EXPECT_NE(key_file_error(directory_, directory_.string()).find("not a regular file"),
+              std::string::npos);
+    for (const std::string& text : {std::string(""), std::string("garbage-line\n"),
+                                    std::string(200, 'A'), std::string(kKey).substr(1)}) {
+        const auto key = write("bad.key", text);
+        ::chmod(key.c_str(), 0600);
+        const std::string error = key_file_error(directory_, key.string());
+        EXPECT_NE(error.find("does not hold a key"), std::string::npos) << error;
+        // The file's content is never repeated back.
+        if (!text.empty()) {
+            EXPECT_EQ(error.find(text.substr(0, 8)), std::string::npos) << error;
+        }
+    }
+    const auto padded = write("padded.key", std::string("  ") + kKey + " \r\nignored\n");
+    ::chmod(padded.c_str(), 0600);
+    EXPECT_EQ(key_file_error(directory_, padded.string()), "");
 }
 
 TEST_F(ConfigFiles, FileWithABadTunnelName) {
