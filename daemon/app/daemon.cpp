@@ -192,8 +192,9 @@ int Daemon::run() {
 void Daemon::warn_once_if_keys_unlocked() {
     if (!warned_keys_unlocked_ && !crypto::secure_memory_fully_locked()) {
         warned_keys_unlocked_ = true;
-        log::warning("the memory-lock limit (RLIMIT_MEMLOCK, LimitMEMLOCK= in the unit) is "
-                     "reached: further keys live in memory that may be swapped out");
+        log::warning(
+            "the memory-lock limit (RLIMIT_MEMLOCK, LimitMEMLOCK= in the unit) is "
+            "reached: further keys live in memory that may be swapped out");
     }
 }
 
