@@ -241,7 +241,7 @@ void Daemon::write_status() {
     nlohmann::json status = status_json(manager_);
     status["generation"] = ++status_generation_;
     try {
-        std::filesystem::create_directories(options_.directories.runtime);
+        create_directories_with_mode(options_.directories.runtime, 0755);
         write_file_atomically(options_.directories.runtime / "status.json", status.dump(2) + "\n");
     } catch (const std::exception& error) {
         log::error("cannot write status: ", error.what());

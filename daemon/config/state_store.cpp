@@ -58,15 +58,19 @@ std::map<std::string, TunnelState> StateStore::load(std::vector<std::string>& er
             continue;
         }
         const std::string name = path.stem().string();
+        std::string problem;
         try {
             std::ifstream input(path);
             states.emplace(name, parse_state(name, nlohmann::json::parse(input)));
-        } catch (const std::exception& problem) {
-            const auto kept = path.string() + ".corrupt";
-            std::filesystem::rename(path, kept, error);
-            errors.push_back(path.string() + ": unreadable state, ignored and kept as " + kept +
-                             ": " + problem.what());
+            continue;
+        } catch (const std::exception& unreadable) {
+            // Ours (ConfigError) never quote a key; the JSON library's would.
+            problem = json_error_without_content(unreadable);
         }
+        const auto kept = path.string() + ".corrupt";
+        std::filesystem::rename(path, kept, error);
+        errors.push_back(path.string() + ": unreadable state, ignored and kept as " + kept + ": " +
+                         problem);
     }
     return states;
 }
@@ -78,7 +82,9 @@ void StateStore::save(const std::string& name, const TunnelState& state) const {
 void StateStore::save(const std::string& name, TunnelState::Origin origin,
                       const std::optional<TunnelConfig>& base,
                       const std::optional<TunnelConfig>& current) const {
-    std::filesystem::create_directories(directory_);
+    // Only the daemon may put a state here: one that names a key of someone else's choosing
+    // would be loaded as ours.
+    create_directories_with_mode(directory_, 0700);
     const nlohmann::json json = {
         {"version", kFormatVersion},
         {"origin", origin == TunnelState::Origin::File ? "file" : "bus"},

@@ -521,6 +521,16 @@ json tunnel_config_to_json(const TunnelConfig& config, Secrets secrets) {
     return object;
 }
 
+std::string json_error_without_content(const std::exception& error) {
+    if (const auto* syntax = dynamic_cast<const json::parse_error*>(&error)) {
+        return "syntax error at byte " + std::to_string(syntax->byte);
+    }
+    if (const auto* other = dynamic_cast<const json::exception*>(&error)) {
+        return "unexpected JSON (error " + std::to_string(other->id) + ")";
+    }
+    return error.what();
+}
+
 TunnelConfig load_tunnel_config_file(const std::filesystem::path& path) {
     std::ifstream input(path);
     if (!input) {
@@ -530,7 +540,7 @@ TunnelConfig load_tunnel_config_file(const std::filesystem::path& path) {
     try {
         object = json::parse(input);
     } catch (const json::exception& error) {
-        throw ConfigError("", std::string("is not valid JSON: ") + error.what());
+        throw ConfigError("", "is not valid JSON: " + json_error_without_content(error));
     }
     const auto directory = path.has_parent_path() ? path.parent_path() : ".";
     return tunnel_config_from_json(path.stem().string(), object,

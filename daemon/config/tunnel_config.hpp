@@ -65,6 +65,11 @@ Endpoint parse_endpoint(const std::string& text, const std::string& field,
 InterfaceAddress parse_interface_address(const std::string& text, const std::string& field);
 Prefix parse_prefix(const std::string& text, const std::string& field);
 
+// What is wrong with JSON text that did not parse, without any of the text: the parser's own
+// message quotes what it last read, and in a state file (or a careless tunnel file) that may be
+// a key.
+std::string json_error_without_content(const std::exception& error);
+
 // Reads "<dir>/<name>.json"; throws ConfigError (field "" for a file that is not JSON).
 TunnelConfig load_tunnel_config_file(const std::filesystem::path& path);
 

@@ -72,7 +72,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(HandshakeCount
 
 struct TunnelCounters : TrafficCounters {
     Counter rx_keepalives;
-    Counter rx_handshakes;  // handshake messages and cookie replies received, any outcome
+    Counter rx_handshakes;  // handshake messages and cookie replies taken (not dropped)
     std::array<Counter, kDropReasonCount> drops;
     std::array<Counter, static_cast<size_t>(HandshakeCounter::Count)> handshakes;
     // Set before the data plane starts by a protocol with handshakes: they are then shown.

@@ -375,7 +375,6 @@ bool WireGuardProtocol::under_load(uint64_t now) {
 
 std::optional<Opened> WireGuardProtocol::admit(std::span<const uint8_t> message,
                                                const Endpoint& from, uint64_t now) {
-    counters_.rx_handshakes.add(1);
     const CookieSource source = cookie_source(from);
     switch (cookies_.admit(message, source, under_load(now), now)) {
         case CookieChecker::Admission::Accept:
@@ -429,7 +428,7 @@ Opened WireGuardProtocol::open_initiation(std::span<uint8_t> datagram, const End
     s.timers.response_sent(now);
     watch(s);
     (void)wall_now;  // the handshake completes when the initiator first sends under it
-    return Opened::control_from(&peer, datagram.size());
+    return handshake_consumed(peer, datagram.size());
 }
 
 Opened WireGuardProtocol::open_response(std::span<uint8_t> datagram, const Endpoint& from,
@@ -463,11 +462,10 @@ Opened WireGuardProtocol::open_response(std::span<uint8_t> datagram, const Endpo
         send_held(peer, s, now);
     }
     watch(s);
-    return Opened::control_from(&peer, datagram.size());
+    return handshake_consumed(peer, datagram.size());
 }
 
 Opened WireGuardProtocol::open_cookie_reply(std::span<uint8_t> datagram, uint64_t now) {
-    counters_.rx_handshakes.add(1);
     const auto index = receiver_index(datagram);
     const auto found = index ? indices_.find(*index) : indices_.end();
     if (found == indices_.end()) {
@@ -478,7 +476,14 @@ Opened WireGuardProtocol::open_cookie_reply(std::span<uint8_t> datagram, uint64_
         return Opened::dropped(drop_for(error));
     }
     counters_.handshake(HandshakeCounter::CookiesReceived);
-    return Opened::control_from(found->second);
+    return handshake_consumed(*found->second, 0);
+}
+
+Opened WireGuardProtocol::handshake_consumed(Peer& peer, size_t counted_bytes) {
+    // Only what was consumed: a dropped message is counted under its drop reason instead, so
+    // that every datagram is counted once.
+    counters_.rx_handshakes.add(1);
+    return Opened::control_from(&peer, counted_bytes);
 }
 
 void WireGuardProtocol::install(Peer& peer, PeerState& state, std::unique_ptr<Keypair> keypair) {

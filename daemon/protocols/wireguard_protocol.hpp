@@ -84,6 +84,8 @@ class WireGuardProtocol final : public Protocol, private PeerObserver {
     Opened open_response(std::span<uint8_t> datagram, const Endpoint& from, uint64_t now,
                          uint64_t wall_now);
     Opened open_cookie_reply(std::span<uint8_t> datagram, uint64_t now);
+    // A handshake message or cookie reply that did its job: counted in rx_handshakes.
+    Opened handshake_consumed(Peer& peer, size_t counted_bytes);
     // mac1, and under load mac2 (or a cookie reply): nullopt to go on, else the outcome.
     std::optional<Opened> admit(std::span<const uint8_t> message, const Endpoint& from,
                                 uint64_t now);

@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <system_error>
 
 #include "util/system_error.hpp"
 #include "util/unique_fd.hpp"
@@ -76,6 +79,20 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
         throw;
     }
     fsync_directory(path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path());
+}
+
+void create_directories_with_mode(const std::filesystem::path& directory, mode_t mode) {
+    if (directory.empty() || std::filesystem::is_directory(directory)) {
+        return;
+    }
+    if (directory.has_parent_path() && directory.parent_path() != directory) {
+        create_directories_with_mode(directory.parent_path(), mode);
+    }
+    // mkdir() applies the umask, which can only narrow `mode`: under umask 0 the directory
+    // gets `mode`, never the 0777 that create_directories() asks for.
+    if (::mkdir(directory.c_str(), mode & 0777) != 0 && errno != EEXIST) {
+        throw std::system_error(errno, std::generic_category(), "mkdir " + directory.string());
+    }
 }
 
 void fsync_directory(const std::filesystem::path& directory) {

@@ -16,6 +16,11 @@ namespace tunlab {
 void write_file_atomically(const std::filesystem::path& path, std::string_view content,
                            mode_t mode = 0644);
 
+// Creates `directory` and any missing parent with `mode` exactly (not widened by a umask of 0,
+// as std::filesystem::create_directories would let it be); existing ones are left as they
+// are. Throws std::system_error.
+void create_directories_with_mode(const std::filesystem::path& directory, mode_t mode);
+
 // Makes the renames and removals in `directory` durable (best effort: a directory that cannot
 // be opened is left as it is).
 void fsync_directory(const std::filesystem::path& directory);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -94,6 +95,38 @@ TEST_F(StateStoreTest, CorruptFilesAreReportedSetAsideAndSkipped) {
         named_field = named_field || error.find("mtu") != std::string::npos;
     }
     EXPECT_TRUE(named_field);
+}
+
+// A state file holds keys: a broken one is reported by position, never by what it holds (the
+// JSON parser's own message would quote what it last read).
+TEST_F(StateStoreTest, CorruptFileIsNotQuoted) {
+    const StateStore store(directory_);
+    store.save("good", TunnelState{TunnelState::Origin::Bus, std::nullopt, config("good", "{}")});
+    const std::string key = "YAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
+    std::ofstream(directory_ / "tunnels" / "cut.json")
+        << R"({"version": 1, "origin": "bus", "base": null, "config": {"private_key": ")"
+        << key.substr(0, 30);
+    std::vector<std::string> errors;
+    store.load(errors);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].find("syntax error at byte"), std::string::npos) << errors[0];
+    EXPECT_EQ(errors[0].find(key.substr(0, 8)), std::string::npos) << errors[0];
+}
+
+// Whatever the umask, nobody but the daemon can write where its states are.
+TEST_F(StateStoreTest, DirectoryIsTheDaemonsAloneWhateverTheUmask) {
+    const mode_t saved = ::umask(0);
+    const StateStore store(directory_ / "state");
+    store.save("lab", TunnelState{TunnelState::Origin::Bus, std::nullopt, config("lab", "{}")});
+    ::umask(saved);
+    for (const auto& path : {directory_ / "state", directory_ / "state" / "tunnels"}) {
+        struct stat status {};
+        ASSERT_EQ(::stat(path.c_str(), &status), 0) << path;
+        EXPECT_EQ(status.st_mode & 07777, 0700u) << path;
+    }
+    struct stat file {};
+    ASSERT_EQ(::stat((directory_ / "state" / "tunnels" / "lab.json").c_str(), &file), 0);
+    EXPECT_EQ(file.st_mode & 07777, 0600u);
 }
 
 TEST_F(StateStoreTest, MissingDirectoryIsEmpty) {
