@@ -245,7 +245,9 @@ std::string key_file_problem(const struct stat& status) {
 }
 
 SharedSecret read_key_file(const std::filesystem::path& path, const std::string& field) {
-    const std::string quoted = "'" + quote_input(path.string()) + "'";
+    // The path is from a tunnel file (root's), and its end is what names the file: quoted at
+    // much more length than a bus argument, still within a message's bound.
+    const std::string quoted = "'" + printable(path.string(), kMessageCharacters / 2) + "'";
     const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
     struct stat status {};
     if (!fd.valid() || ::fstat(fd.get(), &status) != 0) {

@@ -153,3 +153,33 @@ class WireguardGo:
         self.socket_path.unlink(missing_ok=True)
         subprocess.run(["ip", "-n", self.ns, "link", "delete", self.name],
                        capture_output=True, check=False)
+
+
+
+# ── For the integration tests: message sizes, and what wg and wireguard-go say ─────────────
+
+
+def transport_message_size(inner_bytes: int) -> int:
+    """The transport message (as `wg show` and tunlabd count its bytes) that carries an inner
+    packet of `inner_bytes`, one well below the MTU: a 16-byte header, the packet zero-padded
+    to a multiple of 16, a 16-byte tag (WIREGUARD.md, "Messages")."""
+    return 16 + -(-inner_bytes // 16) * 16 + 16
+
+
+def preshared_keys(interface: WireguardGo) -> dict[str, str | None]:
+    """`wg show NAME preshared-keys`: per peer public key its preshared key, None for none."""
+    keys: dict[str, str | None] = {}
+    for line in interface.wg("show", interface.name, "preshared-keys").splitlines():
+        public, preshared = line.split("\t")
+        keys[public] = None if preshared == "(none)" else preshared
+    return keys
+
+
+def log_lines_with(interface: WireguardGo, text: str) -> int:
+    """How many lines of wireguard-go's verbose log contain `text`, e.g. "Received packet
+    with invalid mac1": what it did with messages that `wg show` does not count."""
+    try:
+        log = interface.log_path.read_text(errors="replace")
+    except FileNotFoundError:
+        return 0
+    return sum(text in line for line in log.splitlines())
