@@ -11,8 +11,6 @@
 //       peer initiates RATE / COUNT times per second: keep that below WireGuard's 50), and
 //       counts the replies. Prints one JSON object: {"initiations": N, "responses": N,
 //       "cookie_replies": N, "other": N, "seconds": S}.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,9 +23,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
+#include "connected_udp_socket.hpp"
 #include "crypto/blake2s.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/random.hpp"
@@ -97,12 +95,8 @@ int send(const char* address, int port, const char* server_key, uint32_t count, 
     if (!server_public || count == 0 || rate <= 0) {
         return usage();
     }
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(static_cast<uint16_t>(port));
-    if (fd < 0 || ::inet_pton(AF_INET, address, &to.sin_addr) != 1 ||
-        ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) {
+    const int fd = connected_udp_socket(address, port);
+    if (fd < 0) {
         std::perror("handshake_flood send");
         return 1;
     }

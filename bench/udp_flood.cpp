@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "connected_udp_socket.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -38,12 +40,8 @@ double seconds_since(Clock::time_point start) {
 }
 
 int send(const char* address, int port, double seconds, size_t payload, double rate) {
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(static_cast<uint16_t>(port));
-    if (fd < 0 || ::inet_pton(AF_INET, address, &to.sin_addr) != 1 ||
-        ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) {
+    const int fd = connected_udp_socket(address, port);
+    if (fd < 0) {
         std::perror("udp_flood send");
         return 1;
     }
