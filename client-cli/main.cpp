@@ -324,6 +324,11 @@ int run(int argc, char** argv) {
                          "wireguard: a preshared key for this peer, read here and sent");
     add_peer->callback([&] {
         action = [&](Api& api) {
+            if (endpoint.empty() && public_key.empty()) {
+                throw UsageError(
+                    "add-peer needs the peer's ENDPOINT, or the --public-key of a "
+                    "wireguard peer that will call us");
+            }
             Options options;
             const auto prefixes = split_commas(allowed_ips);
             if (!prefixes.empty()) {
