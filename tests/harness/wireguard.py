@@ -22,7 +22,6 @@ WIREGUARD_PORT = 51820
 # The lab's tunnel network for WireGuard tests (distinct from the plain lab's 192.168.53.0/24,
 # so that a stray route of one can never carry the other's pings).
 WG_NETWORK = "10.7.0.0/24"
-WG_NETWORK6 = "fd07::/64"
 
 UAPI_DIRECTORY = Path("/var/run/wireguard")
 
