@@ -314,8 +314,9 @@ int run(int argc, char** argv) {
     std::string public_key;
     std::string preshared_key_file;
     auto* add_peer = command("add-peer", "Add a peer to the tunnel");
-    add_peer->add_option("ENDPOINT", endpoint,
-                         "host:port or [IPv6]:port of the peer (none: it will call us)");
+    auto* endpoint_option = add_peer->add_option(
+        "ENDPOINT", endpoint,
+        "host:port or [IPv6]:port of the peer (\"\" or, with --public-key, none: it will call us)");
     add_peer->add_option("--allowed-ips", allowed_ips,
                          "Inner prefixes routed to and accepted from the peer (CIDR[,CIDR]...)");
     add_peer->add_option("--keepalive", keepalive, "Send a keepalive every S seconds (0: off)");
@@ -324,10 +325,12 @@ int run(int argc, char** argv) {
                          "wireguard: a preshared key for this peer, read here and sent");
     add_peer->callback([&] {
         action = [&](Api& api) {
-            if (endpoint.empty() && public_key.empty()) {
+            // An empty ENDPOINT ("") is a plain peer that will call us; none at all is a
+            // forgotten argument, unless the public key names a wireguard peer.
+            if (endpoint_option->count() == 0 && public_key.empty()) {
                 throw UsageError(
-                    "add-peer needs the peer's ENDPOINT, or the --public-key of a "
-                    "wireguard peer that will call us");
+                    "add-peer needs the peer's ENDPOINT (\"\": it will call us), "
+                    "or the --public-key of a wireguard peer");
             }
             Options options;
             const auto prefixes = split_commas(allowed_ips);
