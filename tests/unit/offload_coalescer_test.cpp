@@ -213,8 +213,8 @@ TEST(Coalescer, AuthenticatedPacketsAreMergedWithoutVerifyingChecksums) {
     const std::vector<Packet> segments = resegment(writes[0]);
     ASSERT_EQ(segments.size(), 6u);
     for (size_t i = 0; i < segments.size(); ++i) {
-        EXPECT_TRUE(std::equal(segments[i].begin() + 52, segments[i].end(),
-                               packets[i].begin() + 52))
+        EXPECT_TRUE(
+            std::equal(segments[i].begin() + 52, segments[i].end(), packets[i].begin() + 52))
             << "payload of segment " << i;
     }
 }
