@@ -22,7 +22,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -34,6 +33,7 @@
 #include "protocols/wireguard/messages.hpp"
 #include "protocols/wireguard/replay.hpp"
 #include "protocols/wireguard/transport.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -44,21 +44,11 @@ constexpr uint64_t kNow = 1'000 * kSecond;
 constexpr uint32_t kOurIndex = 0x0badcafe;
 constexpr uint32_t kTransportIndex = 0x00c0ffee;
 
-class FixedRandom final : public crypto::RandomSource {
-  public:
-    explicit FixedRandom(uint32_t seed) : engine_(seed) {}
-    void fill(std::span<uint8_t> out) override {
-        for (auto& byte : out) {
-            byte = static_cast<uint8_t>(engine_());
-        }
-    }
-
-  private:
-    std::mt19937 engine_;
-};
+// The WireGuard unit tests' deterministic random source: a crash reproduces byte for byte.
+using test_support::SeededRandom;
 
 LocalIdentity identity_from(uint32_t seed) {
-    FixedRandom random(seed);
+    SeededRandom random(seed);
     return LocalIdentity::generate(random);
 }
 
@@ -85,7 +75,7 @@ struct World {
 
     void reset_peer() {
         peer = std::make_unique<HandshakeState>(us, them.public_key());
-        FixedRandom random(3);
+        SeededRandom random(3);
         if (peer->create_initiation(us, kOurIndex, timestamp(), kNow, random, our_initiation) !=
             HandshakeError::Ok) {
             tunlab::fuzz::fail("cannot create the fixed initiation");
@@ -95,7 +85,7 @@ struct World {
     void make_session() {
         HandshakeState initiator(them, us.public_key());
         HandshakeState responder(us, them.public_key());
-        FixedRandom random(4);
+        SeededRandom random(4);
         std::array<uint8_t, kInitiationSize> initiation{};
         std::array<uint8_t, kResponseSize> response{};
         initiator.create_initiation(them, 0x1111, timestamp(), kNow, random, initiation);
@@ -192,7 +182,7 @@ void check_handshake_paths(std::span<const uint8_t> datagram, bool under_load) {
                    "admit() and mac1_valid() disagree");
         if (admission == CookieChecker::Admission::SendCookie) {
             std::array<uint8_t, kCookieReplySize> reply{};
-            FixedRandom random(5);
+            SeededRandom random(5);
             FUZZ_CHECK(w.checker.create_reply(datagram, source, kNow, random, reply),
                        "no cookie reply for a message that passed mac1");
             FUZZ_CHECK(message_type(reply) == MessageType::CookieReply, "malformed cookie reply");
@@ -207,7 +197,7 @@ void check_handshake_paths(std::span<const uint8_t> datagram, bool under_load) {
     if (consumed.error == HandshakeError::Ok) {
         FUZZ_CHECK(consumed.peer == w.peer.get(), "accepted initiation names no peer");
         std::array<uint8_t, kResponseSize> response{};
-        FixedRandom random(6);
+        SeededRandom random(6);
         FUZZ_CHECK(consumed.peer->create_response(7, kNow, random, response) == HandshakeError::Ok,
                    "cannot answer an accepted initiation");
         FUZZ_CHECK(consumed.peer->derive_keypair(kNow) != nullptr, "no keypair after responding");
@@ -308,7 +298,7 @@ void write_seed(const std::string& directory, const char* name, std::span<const 
 
 void write_seeds(const std::string& directory) {
     World& w = world();
-    FixedRandom random(7);
+    SeededRandom random(7);
     // Their initiation to us.
     HandshakeState them_to_us(w.them, w.us.public_key());
     std::array<uint8_t, kInitiationSize> initiation{};
