@@ -84,6 +84,10 @@ class DataPlane : private Wire {
 
     // Device → wire (send.cpp).
     bool read_device();
+    void read_clocks() {
+        now_us_ = now_microseconds();
+        monotonic_us_ = monotonic_microseconds();
+    }
     void forward_from_device(std::span<const uint8_t> packet);
     // The packet as the datagrams it becomes, at the send queue's tail; false: dropped.
     bool copy_for_the_wire(std::span<const uint8_t> packet, Train* train);
@@ -118,8 +122,10 @@ class DataPlane : private Wire {
     UdpSendQueue send_queue_;
     UdpReceiveBatch receive_batch_;
     DeviceWriter device_writer_;
-    TokenBucket floods_;   // TAP: broadcast and unknown-destination frames sent
-    uint64_t now_us_ = 0;  // read once per batch: the clock is not worth a call per packet
+    TokenBucket floods_;  // TAP: broadcast and unknown-destination frames sent
+    // Read once per batch (read_clocks()): the clock is not worth a call per packet.
+    uint64_t now_us_ = 0;        // wall
+    uint64_t monotonic_us_ = 0;  // for the protocol's timers
 
     std::mutex commands_mutex_;
     std::vector<Command> commands_;

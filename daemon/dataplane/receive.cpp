@@ -10,7 +10,7 @@ namespace tunlab {
 using namespace dataplane;
 
 bool DataPlane::read_socket() {
-    now_us_ = now_microseconds();
+    read_clocks();
     bool any = false;
     for (int batch = 0; batch < kSocketBatchesPerWakeup; ++batch) {
         const size_t count = receive_batch_.receive(socket_fd_);
@@ -43,7 +43,7 @@ bool DataPlane::read_socket() {
 // `known` is the peer at `from`, if any; a peer identified here becomes it.
 void DataPlane::deliver_from_network(std::span<uint8_t> datagram, const Endpoint& from,
                                      Peer*& known) {
-    const Opened opened = protocol_->open(datagram, from, known, now_us_);
+    const Opened opened = protocol_->open(datagram, from, known, BatchTime{now_us_, monotonic_us_});
     if (opened.drop) {
         counters_.drop(*opened.drop);
         return;

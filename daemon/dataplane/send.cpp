@@ -13,7 +13,7 @@ using namespace dataplane;
 
 // Returns whether anything was read.
 bool DataPlane::read_device() {
-    now_us_ = now_microseconds();
+    read_clocks();
     size_t packets = 0;
     while (packets < kDeviceReadsPerWakeup) {
         const auto batch = device_reads_.read();
@@ -112,7 +112,7 @@ void DataPlane::queue_send(Peer& peer, const Train& train) {
         return;
     }
     DropReason drop{};
-    switch (protocol_->seal(peer, train, &drop)) {
+    switch (protocol_->seal(peer, train, BatchTime{now_us_, monotonic_us_}, &drop)) {
         case Sealed::Send:
             send_queue_.push(*peer.config.endpoint, train.bytes.size(), train.datagram_size, &peer);
             return;

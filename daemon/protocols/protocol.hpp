@@ -37,6 +37,14 @@ struct Train {
     size_t last_packet_size = 0;
 };
 
+// The clocks, read by the data plane once per batch (a clock read per packet would cost more
+// than the rest of a small packet's bookkeeping): wall time for what people see (last receive,
+// latest handshake), monotonic time for timers, which setting the wall clock must not move.
+struct BatchTime {
+    uint64_t wall_us = 0;       // µs since the epoch
+    uint64_t monotonic_us = 0;  // monotonic_microseconds()
+};
+
 // What seal() did with a train.
 enum class Sealed {
     Send,  // ready to send as it is
@@ -96,11 +104,11 @@ class Protocol {
     // one corrupted on the way never arrives (its checksums then need no verifying).
     virtual bool authenticates() const { return false; }
     // Device → wire: makes `train` (for `peer`) the datagrams to send, in place.
-    virtual Sealed seal(Peer& peer, const Train& train, DropReason* drop) = 0;
+    virtual Sealed seal(Peer& peer, const Train& train, const BatchTime& now, DropReason* drop) = 0;
     // Wire → device: a datagram from `from`; `known` is the peer at that endpoint, if any.
     // The protocol may decrypt in place.
     virtual Opened open(std::span<uint8_t> datagram, const Endpoint& from, Peer* known,
-                        uint64_t now_us) = 0;
+                        const BatchTime& now) = 0;
     // An inner packet whose datagram named no sender (open() left `peer` null): the peer it
     // belongs to, or nullptr and why in `*drop`.
     virtual Peer* identify(const Endpoint& from, const InnerSource& source, uint64_t now_us,

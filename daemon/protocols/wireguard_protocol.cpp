@@ -194,9 +194,10 @@ void WireGuardProtocol::roam(Peer& peer, const Endpoint& from) {
 
 // Sending ------------------------------------------------------------------------------------
 
-Sealed WireGuardProtocol::seal(Peer& peer, const Train& train, DropReason* drop) {
+Sealed WireGuardProtocol::seal(Peer& peer, const Train& train, const BatchTime& time,
+                               DropReason* drop) {
     PeerState& s = state(peer);
-    const uint64_t now = monotonic_microseconds();
+    const uint64_t now = time.monotonic_us;
     Keypair* keypair = s.keypairs.current();
     if (!PeerTimers::usable_for_sending(keypair, now)) {
         hold(s, train);
@@ -307,8 +308,9 @@ void WireGuardProtocol::send_initiation(Peer& peer, PeerState& state, uint64_t n
 // Receiving ----------------------------------------------------------------------------------
 
 Opened WireGuardProtocol::open(std::span<uint8_t> datagram, const Endpoint& from, Peer*,
-                               uint64_t now_us) {
-    const uint64_t now = monotonic_microseconds();
+                               const BatchTime& time) {
+    const uint64_t now = time.monotonic_us;
+    const uint64_t now_us = time.wall_us;
     switch (message_type(datagram)) {
         case MessageType::Transport:
             return open_transport_message(datagram, from, now, now_us);

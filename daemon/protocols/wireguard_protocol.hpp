@@ -45,9 +45,9 @@ class WireGuardProtocol final : public Protocol, private PeerObserver {
 
     Framing framing() const override;
     bool authenticates() const override { return true; }
-    Sealed seal(Peer& peer, const Train& train, DropReason* drop) override;
+    Sealed seal(Peer& peer, const Train& train, const BatchTime& time, DropReason* drop) override;
     Opened open(std::span<uint8_t> datagram, const Endpoint& from, Peer* known,
-                uint64_t now_us) override;
+                const BatchTime& now) override;
     Peer* identify(const Endpoint&, const InnerSource&, uint64_t, DropReason* drop) override {
         *drop = DropReason::UnknownPeer;  // every datagram names its sender, or is dropped
         return nullptr;

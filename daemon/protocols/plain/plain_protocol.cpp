@@ -17,7 +17,8 @@ constexpr uint64_t kTickUs = 1'000'000;
 
 }  // namespace
 
-Opened PlainProtocol::open(std::span<uint8_t> datagram, const Endpoint&, Peer* known, uint64_t) {
+Opened PlainProtocol::open(std::span<uint8_t> datagram, const Endpoint&, Peer* known,
+                           const BatchTime&) {
     if (known != nullptr && known->pending_move) {
         known->pending_move.reset();  // back where it was: it stays
     }

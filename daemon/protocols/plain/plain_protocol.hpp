@@ -14,9 +14,11 @@ class PlainProtocol final : public Protocol {
     PlainProtocol(PeerTable& table, const Forwarding& forwarding, Wire& wire)
         : table_(table), forwarding_(forwarding), wire_(wire) {}
 
-    Sealed seal(Peer&, const Train&, DropReason*) override { return Sealed::Send; }
+    Sealed seal(Peer&, const Train&, const BatchTime&, DropReason*) override {
+        return Sealed::Send;
+    }
     Opened open(std::span<uint8_t> datagram, const Endpoint& from, Peer* known,
-                uint64_t now_us) override;
+                const BatchTime& now) override;
     Peer* identify(const Endpoint& from, const InnerSource& source, uint64_t now_us,
                    DropReason* drop) override;
     void tick(uint64_t now_us) override;
