@@ -7,15 +7,20 @@ namespace tunlab {
 
 namespace {
 
+// Entry `index` of the colon-separated list in `variable`, or `fallback` if there is none.
 std::filesystem::path from_environment(const char* variable, const char* fallback,
-                                       const char* below = nullptr) {
+                                       const char* below = nullptr, size_t index = 0) {
     const char* value = std::getenv(variable);
-    if (value == nullptr || *value == '\0') {
+    std::string entry = value ? value : "";
+    for (size_t skipped = 0; skipped < index && !entry.empty(); ++skipped) {
+        const size_t colon = entry.find(':');
+        entry = colon == std::string::npos ? "" : entry.substr(colon + 1);
+    }
+    entry = entry.substr(0, entry.find(':'));
+    if (entry.empty()) {
         return fallback;
     }
-    std::string first(value);
-    first = first.substr(0, first.find(':'));
-    return below ? std::filesystem::path(first) / below : std::filesystem::path(first);
+    return below ? std::filesystem::path(entry) / below : std::filesystem::path(entry);
 }
 
 }  // namespace
@@ -25,6 +30,7 @@ Directories default_directories() {
         from_environment("CONFIGURATION_DIRECTORY", "/etc/tunlab/tunnels.d", "tunnels.d"),
         from_environment("STATE_DIRECTORY", "/var/lib/tunlab"),
         from_environment("RUNTIME_DIRECTORY", "/run/tunlab"),
+        from_environment("RUNTIME_DIRECTORY", "/run/wireguard", nullptr, 1),
     };
 }
 

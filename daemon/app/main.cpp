@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--runtime-dir", options.directories.runtime, "Directory for status.json")
         ->capture_default_str();
+    app.add_option("--uapi-dir", options.directories.uapi,
+                   "Directory of the wireguard tunnels' control sockets (<interface>.sock), "
+                   "where wg(8) finds them")
+        ->capture_default_str();
     app.add_flag("--no-bus", no_bus,
                  "Run from the configuration directory only, without the D-Bus API");
     app.add_flag("--no-offload", no_offload,

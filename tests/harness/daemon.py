@@ -24,6 +24,7 @@ from typing import Any, Callable
 from harness.netns import in_netns, link_exists
 from harness.prerequisites import REPO_ROOT, tunlabctl_path, tunlabd_path
 from harness.process import as_user, tail, wait_until
+from harness.uapi import in_uapi_directory
 from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS,
                           TUNNEL_NETWORK)
 
@@ -131,6 +132,8 @@ class Daemon:
         self.config_dir = workdir / "config"
         self.state_dir = workdir / "state"
         self.runtime_dir = workdir / "runtime"
+        # The wireguard tunnels' control sockets: `wg` finds them with in_uapi_directory().
+        self.uapi_dir = workdir / "wireguard"
         self.log_path = workdir / "tunlabd.log"
         self.notify_path = notify_path
         self.tunnels = tunnels
@@ -175,7 +178,8 @@ class Daemon:
                               "LISTEN_FDS", "LISTEN_PID"):
                 env.pop(inherited, None)
             argv = [str(tunlabd_path()), "--config-dir", str(self.config_dir),
-                    "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir)]
+                    "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir),
+                    "--uapi-dir", str(self.uapi_dir)]
             if self.debug:
                 argv.append("--debug")
             argv.extend(self.args)
@@ -313,10 +317,26 @@ class Daemon:
     # clients of its bus
 
     def tunlabctl(self, *args: str, user: bool = False, groups: tuple[int, ...] = (),
-                  timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+                  timeout: float = 30.0, uapi: bool = False) -> subprocess.CompletedProcess[str]:
         """Runs tunlabctl against this daemon's bus and returns the finished process, whatever
-        its exit code (the tests check it). user=True: as nobody (with `groups`)."""
-        return run_tunlabctl(self.bus, *args, user=user, groups=groups, timeout=timeout)
+        its exit code (the tests check it). user=True: as nobody (with `groups`). uapi=True:
+        with this daemon's control sockets in /run/wireguard (see harness.uapi)."""
+        return run_tunlabctl(self.bus, *args, user=user, groups=groups, timeout=timeout,
+                             uapi_dir=self.uapi_dir if uapi else None)
+
+    def wg(self, *args: str, check: bool = True, user: bool = False,
+           input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Debian's `wg` with this daemon's control sockets in /run/wireguard; user=True: as
+        nobody."""
+        argv = ["wg", *args]
+        if user:
+            argv = as_user(argv)
+        result = subprocess.run(in_uapi_directory(self.uapi_dir, argv), input=input,
+                                capture_output=True, text=True, timeout=30)
+        if check:
+            assert result.returncode == 0, \
+                f"wg {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}"
+        return result
 
     def ctl(self, *args: str) -> str:
         """tunlabctl as root that must succeed; its standard output."""
@@ -365,12 +385,15 @@ class Daemon:
 
 
 def run_tunlabctl(bus: PrivateBus, *args: str, user: bool = False, groups: tuple[int, ...] = (),
-                  timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+                  timeout: float = 30.0, uapi_dir: Path | None = None
+                  ) -> subprocess.CompletedProcess[str]:
     # Outside the lab's namespaces: the bus socket is a path, and tunlabctl never touches the
     # network itself.
     argv = [str(tunlabctl_path()), *args]
     if user or groups:
         argv = as_user(argv, groups=groups)
+    if uapi_dir is not None:
+        argv = in_uapi_directory(uapi_dir, argv)
     return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           env=bus.env(), timeout=timeout)
 
