@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import harness.daemon
 from harness.prerequisites import tunlabd_path
 from harness.process import wait_until
+from harness.procfs import cpu_seconds
 from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, U_ADDRESS,
                           U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config)
 from harness.traffic import IPERF_PORT
@@ -33,6 +34,8 @@ UDP_PAYLOAD = 64
 UDP_LOAD_FACTORS = (1.5, 1.25, 1.1)
 UDP_FLOOD_PORT = 5301
 
+# The many-peers case: the small tunnel whose AddPeer/RemovePeer the big one's are compared with.
+SMALL_PEER_COUNT = 10
 # The many-peers case: U's fixed source port (the server's configured peer for U needs it).
 CLIENT_PORT = 40000
 
@@ -170,8 +173,39 @@ def median_of(repeat: int, key: str, measure_once) -> dict[str, Any]:
     return result
 
 
-def measure_path(the_lab, cases: list[str], args) -> dict[str, Any]:
-    """The selected path cases on the current route U → V. A failing case is recorded as
+# Seconds of an idle tunnel (after the other cases, before the pings) whose CPU time is
+# measured: an idle tunnel should use none (no polling without traffic).
+IDLE_SAMPLE_SECONDS = 2.0
+
+
+def cpu_percent(pids: list[int], measure_once) -> tuple[Any, list[float]]:
+    """measure_once()'s result, and the CPU each of `pids` used meanwhile, in percent of one
+    core."""
+    before = [cpu_seconds(pid) for pid in pids]
+    started = time.monotonic()
+    result = measure_once()
+    elapsed = time.monotonic() - started
+    return result, [100 * (cpu_seconds(pid) - used) / elapsed for pid, used in zip(pids, before)]
+
+
+def measure_rtt_and_cpu(the_lab, args, pids: list[int]) -> dict[str, Any]:
+    """The RTT figures, with the CPU the tunnel's two ends (server, client) used while idle for
+    IDLE_SAMPLE_SECONDS and while pinged every args.ping_interval."""
+    figures: dict[str, Any] = {}
+    if pids:
+        _, idle = cpu_percent(pids, lambda: time.sleep(IDLE_SAMPLE_SECONDS))
+        figures.update({"idle_cpu_server_percent": idle[0], "idle_cpu_client_percent": idle[-1]})
+    rtt, pinged = cpu_percent(pids, lambda: measure_rtt(the_lab, args.pings, args.ping_interval))
+    figures.update(rtt)
+    if pids:
+        figures.update({"rtt_cpu_server_percent": pinged[0],
+                        "rtt_cpu_client_percent": pinged[-1]})
+    return figures
+
+
+def measure_path(the_lab, cases: list[str], args, pids: list[int] = ()) -> dict[str, Any]:
+    """The selected path cases on the current route U → V; `pids`: the tunnel's processes
+    (server, client), whose CPU time the rtt case reports. A failing case is recorded as
     "<case>_error" and the others still run."""
     wait_until(lambda: the_lab.ping("u", V_ADDRESS, 1, 0.01).received == 1, 10,
                "V to answer a ping")  # ARP caches, the server's learned peer
@@ -180,7 +214,7 @@ def measure_path(the_lab, cases: list[str], args) -> dict[str, Any]:
                                  lambda: measure_tcp(the_lab, args.duration)),
         "tcp4": lambda: median_of(args.repeat, "throughput_4flows_bps",
                                   lambda: measure_tcp(the_lab, args.duration, 4)),
-        "rtt": lambda: measure_rtt(the_lab, args.pings, args.ping_interval),
+        "rtt": lambda: measure_rtt_and_cpu(the_lab, args, list(pids)),
         "udp64": lambda: median_of(args.repeat, "udp64_pps",
                                    lambda: measure_small_packets(the_lab, args.duration)),
     }
@@ -215,7 +249,7 @@ def measure_tunnel(the_lab, tunnel, workdir: Path, cases: list[str], args) -> di
     results: dict[str, Any] = {"label": tunnel.label}
     try:
         results["mtu"] = tunnel.start(the_lab, workdir)
-        results["figures"] = measure_path(the_lab, cases, args)
+        results["figures"] = measure_path(the_lab, cases, args, tunnel.pids())
         if "bus" in cases and tunnel.daemons:
             results["bus_latency"] = measure_bus_latency(the_lab, tunnel.daemons,
                                                          args.bus_calls)
@@ -325,6 +359,46 @@ def get_all_times(daemon, calls: int, timeout: float) -> dict[str, Any]:
             "getall_max_ms": max(times[1:]), "getall_peers": peers}
 
 
+def change_times(daemon, calls: int, timeout: float, fill_to: int = 0) -> dict[str, Any]:
+    """Round trips (ms) of AddPeer and RemovePeer on the tunnel, as a client sees them: `calls`
+    pairs, each adding a new peer (endpoint 10.201.x.y:51820, allowed IP 10.101.x.y/32) and
+    removing it again, so that the tunnel keeps its size. Every change is saved before its
+    reply, so this is the cost of a change at this size. With `fill_to`, peers are first added
+    (untimed, 10.202.x.y) until the tunnel has that many. Stops at the first failure."""
+    from harness.dbus_client import BUS_NAME, PROPERTIES, TUNNEL, Client, options
+    import dbus
+
+    def add(client, network: str, prefix_network: str, i: int) -> str:
+        address = f"{i // 250}.{i % 250 + 1}"
+        return client.bus.call_blocking(
+            BUS_NAME, TUNNEL_PATH, TUNNEL, "AddPeer", "sa{sv}",
+            (f"{network}.{address}:51820",
+             options({"allowed_ips": ("as", [f"{prefix_network}.{address}/32"])})),
+            timeout=timeout)
+
+    adds: list[float] = []
+    removes: list[float] = []
+    with Client(daemon.bus.address) as client:
+        try:
+            peers = len(client.bus.call_blocking(BUS_NAME, TUNNEL_PATH, PROPERTIES, "Get", "ss",
+                                                 (TUNNEL, "Peers"), timeout=timeout))
+            for i in range(max(0, fill_to - peers)):
+                add(client, "10.202", "10.102", i)
+            peers = max(peers, fill_to)
+            for i in range(calls):
+                start = time.perf_counter()
+                path = add(client, "10.201", "10.101", i)
+                adds.append((time.perf_counter() - start) * 1e3)
+                start = time.perf_counter()
+                client.bus.call_blocking(BUS_NAME, TUNNEL_PATH, TUNNEL, "RemovePeer", "o",
+                                         (path,), timeout=timeout)
+                removes.append((time.perf_counter() - start) * 1e3)
+        except dbus.exceptions.DBusException as error:
+            return {"change_error": f"{error.get_dbus_name()}: {error.get_dbus_message()}"}
+    return {"peers": peers, "add_median_ms": statistics.median(adds), "add_max_ms": max(adds),
+            "remove_median_ms": statistics.median(removes), "remove_max_ms": max(removes)}
+
+
 def measure_many_peers(the_lab, args) -> dict[str, Any]:
     """The server with U as its one configured peer, then with args.peer_count more: TCP
     throughput U → V with each, and with the big table the server's start-up time, RSS and
@@ -346,6 +420,11 @@ def measure_many_peers(the_lab, args) -> dict[str, Any]:
                    "V to answer a ping through the tunnel (one configured peer)")
         results.update(median_of(args.repeat, "throughput_1peer_bps",
                                  lambda: measure_tcp(the_lab, args.duration)))
+        if args.change_calls:
+            small = change_times(server, args.change_calls, args.peer_timeout,
+                                 fill_to=SMALL_PEER_COUNT)
+            results.update({f"{key}_small" if key != "change_error" else "change_small_error":
+                            value for key, value in small.items()})
     except Exception as error:
         results["error"] = f"with one peer: {type(error).__name__}: {error}"
         stop_daemons(the_lab)
@@ -373,6 +452,12 @@ def measure_many_peers(the_lab, args) -> dict[str, Any]:
             results["throughput_error"] = f"{type(error).__name__}: {error}"
         memory = rss_mib(server.proc.pid)
         results["rss_mib"], results["rss_peak_mib"] = memory["VmRSS"], memory["VmHWM"]
+        if args.change_calls:
+            results.update(change_times(server, args.change_calls, args.peer_timeout))
+            for change in ("add", "remove"):
+                if f"{change}_median_ms" in results and results.get(f"{change}_median_ms_small"):
+                    results[f"{change}_ratio"] = (results[f"{change}_median_ms"]
+                                                  / results[f"{change}_median_ms_small"])
         stopping = time.monotonic()
         problem = stop_daemons(the_lab)
         results["stop_s"] = time.monotonic() - stopping

@@ -12,6 +12,10 @@ PATH_ROWS = (
     ("rtt_median_ms", "RTT median U→V (ms)", 1),
     ("rtt_p90_ms", "RTT p90 U→V (ms)", 1),
     ("rtt_added_us", "RTT median added (µs)", 1),
+    ("idle_cpu_server_percent", "CPU idle, server (% of a core)", 1),
+    ("idle_cpu_client_percent", "CPU idle, client (% of a core)", 1),
+    ("rtt_cpu_server_percent", "CPU pinged, server (% of a core)", 1),
+    ("rtt_cpu_client_percent", "CPU pinged, client (% of a core)", 1),
 )
 
 # (key in the peers results, label, scale, target)
@@ -26,10 +30,18 @@ PEER_ROWS = (
     ("startup_s", "start to READY=1, {n} peers (s)", 1, ""),
     ("getall_first_ms", "GetAll(Tunnel), first call (ms)", 1, ""),
     ("getall_median_ms", "GetAll(Tunnel), median (ms)", 1, "< 50"),
+    ("add_median_ms_small", "AddPeer, 10 peers, median (ms)", 1, ""),
+    ("add_median_ms", "AddPeer, {n} peers, median (ms)", 1, ""),
+    ("add_ratio", "  AddPeer {n} peers / 10 peers", 1, "≤ 3"),
+    ("remove_median_ms_small", "RemovePeer, 10 peers, median (ms)", 1, ""),
+    ("remove_median_ms", "RemovePeer, {n} peers, median (ms)", 1, ""),
+    ("remove_ratio", "  RemovePeer {n} peers / 10 peers", 1, ""),
     ("stop_s", "SIGTERM to exit, {n} peers (s)", 1, ""),
 )
 
-NOT_RATIOS = ("rtt_added_us",)  # a difference already
+# A difference already, or CPU figures, whose ratios to a near-zero figure say nothing.
+NOT_RATIOS = ("rtt_added_us", "idle_cpu_server_percent", "idle_cpu_client_percent",
+              "rtt_cpu_server_percent", "rtt_cpu_client_percent")
 
 
 def ratios(numerators: dict[str, Any], denominators: dict[str, Any],
@@ -51,7 +63,7 @@ def cell(value: Any, scale: float = 1, width: int = 10) -> str:
 # The runs besides the tunnel under test, in the order bench/run makes them, with their column
 # heading and its short form for the ratio columns.
 COMPARED = (("plain", "plain", "plain"), ("wireguard_go", "wg-go", "wg-go"),
-            ("baseline", "baseline", "base"))
+            ("openvpn", "openvpn", "ovpn"), ("baseline", "baseline", "base"))
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -71,6 +83,7 @@ def print_table(results: dict[str, Any]) -> None:
               if key.endswith("_error")]
     if any("figures" in results[name] for name in names):
         print_path_table(results, names)
+        print_latency_targets(results)
         for name in names:
             figures = results[name].get("figures", {})
             errors += [f"{name}: {key}: {value}" for key, value in figures.items()
@@ -111,6 +124,42 @@ def print_path_table(results: dict[str, Any], names: list[str]) -> None:
             if name != "tunnel":
                 row += f" {cell(results[f'tunnel_vs_{name}'].get(key), width=12)}"
         print(row)
+
+
+def print_latency_targets(results: dict[str, Any]) -> None:
+    """The plain tunnel's latency and throughput targets against the no-tunnel path and
+    OpenVPN measured in the same run."""
+    tunnel = results["tunnel"].get("figures", {})
+    openvpn = results.get("openvpn", {}).get("figures", {})
+    direct = results["no_tunnel"]
+    ratio = results["tunnel"].get("ratio", {})
+    rows = []
+    if tunnel.get("rtt_added_us") is not None and openvpn.get("rtt_added_us"):
+        rows.append(("RTT median added / OpenVPN's", tunnel["rtt_added_us"]
+                     / openvpn["rtt_added_us"], "≤ 0.6"))
+    if tunnel.get("rtt_p90_ms") is not None and openvpn.get("rtt_p90_ms"):
+        rows.append(("RTT p90 / OpenVPN's", tunnel["rtt_p90_ms"] / openvpn["rtt_p90_ms"],
+                     "≤ 1"))
+    if tunnel.get("rtt_added_us") is not None and direct.get("rtt_median_ms"):
+        rows.append(("RTT median added / no-tunnel median", tunnel["rtt_added_us"]
+                     / (1e3 * direct["rtt_median_ms"]), "≤ 2 + 30 µs (busy_poll_us)"))
+    for key, label in (("idle_cpu_server_percent", "CPU idle, server (% of a core)"),
+                       ("idle_cpu_client_percent", "CPU idle, client (% of a core)")):
+        if tunnel.get(key) is not None:
+            rows.append((label, tunnel[key], "0"))
+    for key, label in (("rtt_cpu_server_percent", "CPU pinged, server (% of a core)"),
+                       ("rtt_cpu_client_percent", "CPU pinged, client (% of a core)")):
+        if tunnel.get(key) is not None:
+            rows.append((label, tunnel[key], "≤ 5"))
+    for key, label, target in (("throughput_bps", "TCP 1 flow / no tunnel", "≥ 0.55"),
+                               ("throughput_4flows_bps", "TCP 4 flows / no tunnel", "≥ 0.45")):
+        if ratio.get(key) is not None:
+            rows.append((label, ratio[key], target))
+    if not rows or results.get("protocol") != "plain":
+        return
+    print(f"\n{'targets (plain protocol)':38} {'figure':>10}  target")
+    for label, value, target in rows:
+        print(f"{label:38} {cell(value)}  {target}")
 
 
 def print_handshakes(handshake: dict[str, Any], ping_interval_s: float) -> None:

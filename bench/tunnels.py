@@ -4,10 +4,14 @@ private network 192.168.60.0/24 through it:
 
   TunlabTunnel       two tunlabd, protocol "plain" (the lab's) or "wireguard" (keys made here),
   WireguardGoTunnel  two Debian wireguard-go, configured with `wg set`: the peer to compare the
-                     wireguard protocol with.
+                     wireguard protocol with,
+  OpenVpnTunnel      two Debian OpenVPN 2.6 in peer-to-peer mode with `--cipher none --auth
+                     none`: the peer to compare the plain protocol with (nothing encrypted
+                     either, one packet per datagram plus OpenVPN's opcode and packet id).
 
 start() brings both ends up and returns what the tunnel carries (its MTU); stop() takes them
-down and returns a problem found on the way (a daemon that did not stop cleanly), or None.
+down and returns a problem found on the way (a daemon that did not stop cleanly), or None;
+pids() names the processes that move the packets, server first, for their CPU time.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.daemon import Daemon
+from harness.process import WaitTimeout, tail, wait_until
 from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, SERVER_TUNNEL_ADDRESS,
                           TUNNEL_NETWORK, U_TUNNEL_ADDRESS, client_config, server_config)
 from harness.wireguard import Keypair, WireguardGo
@@ -80,6 +85,9 @@ class TunlabTunnel:
     def stop(self, the_lab) -> str | None:
         return stop_daemons(the_lab)
 
+    def pids(self) -> list[int]:
+        return [daemon.proc.pid for daemon in self.daemons]
+
 
 class WireguardGoTunnel:
     label = "wireguard-go"
@@ -108,3 +116,54 @@ class WireguardGoTunnel:
             end.close()
         self.ends = []
         return None
+
+    def pids(self) -> list[int]:
+        return [end.proc.pid for end in self.ends]
+
+
+class OpenVpnTunnel:
+    label = "OpenVPN, --cipher none --auth none"
+    # Each end's device, named so that U's route can point at it.
+    DEVICE = "ovpn0"
+
+    def __init__(self):
+        self.procs = []
+        self.daemons: list[Daemon] = []  # no tunlab bus to measure
+
+    def start(self, the_lab, workdir: Path) -> int:
+        common = ["openvpn", "--dev", self.DEVICE, "--dev-type", "tun", "--proto", "udp",
+                  "--cipher", "none", "--auth", "none", "--verb", "3"]
+        ends = {"s": ["--lport", str(SERVER_PORT),
+                      "--ifconfig", SERVER_TUNNEL_ADDRESS, U_TUNNEL_ADDRESS],
+                "u": ["--remote", SERVER_ADDRESS, str(SERVER_PORT), "--nobind",
+                      "--ifconfig", U_TUNNEL_ADDRESS, SERVER_TUNNEL_ADDRESS]}
+        logs = {}
+        for role, options in ends.items():
+            logs[role] = the_lab.workdir / f"openvpn-{role}.log"
+            logs[role].unlink(missing_ok=True)
+            self.procs.append(the_lab.spawn(role, common + options, log_name=logs[role].name))
+        for role, log in logs.items():
+            try:
+                wait_until(lambda: "Initialization Sequence Completed"
+                           in log.read_text(errors="replace"), 15, f"OpenVPN in {role} to start")
+            except WaitTimeout:
+                raise RuntimeError(f"OpenVPN in {role} did not start:\n{tail(log)}") from None
+        the_lab.ip("u", "route", "add", PRIVATE_NETWORK, "dev", self.DEVICE)
+        return int(the_lab.ip("u", "-o", "link", "show", self.DEVICE).stdout.split(" mtu ")[1]
+                   .split()[0])
+
+    def stop(self, the_lab) -> str | None:
+        problem = None
+        for proc in self.procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except Exception:
+                proc.kill()
+                proc.wait()
+                problem = "OpenVPN did not stop on SIGTERM"
+        self.procs = []
+        return problem
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]

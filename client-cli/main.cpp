@@ -1,5 +1,6 @@
 // tunlabctl: a small client of the org.tunlab1 D-Bus API. It never touches the kernel itself;
-// everything it does, busctl can do too (see docs/dbus-api.md).
+// everything it does, busctl can do too (see docs/dbus-api.md), but for the keys `export`
+// reads from a tunnel's WireGuard control socket (no key ever travels over D-Bus).
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
@@ -11,6 +12,7 @@
 #include "keys.hpp"
 #include "monitor.hpp"
 #include "output.hpp"
+#include "wg_quick_commands.hpp"
 
 namespace tunlabctl {
 
@@ -384,6 +386,27 @@ int run(int argc, char** argv) {
     simple("add-route", "Route a destination into the tunnel", "CIDR", &Api::add_route);
     simple("del-route", "Stop routing a destination into the tunnel", "CIDR", &Api::remove_route);
 
+    std::string import_file;
+    std::optional<std::string> import_name;
+    auto* import_command =
+        command("import", "Create a tunnel from a wg-quick file (e.g. /etc/wireguard/wg0.conf)");
+    import_command->add_option("FILE", import_file, "The wg-quick file, or - for stdin")
+        ->required();
+    import_command->add_option("--name", import_name,
+                               "Tunnel name (default: the file's name without .conf)");
+    import_command->callback([&] {
+        action = [&](Api& api) {
+            const auto path = import_wg_quick(api, import_file, import_name);
+            print_result(settings, "tunnel", path, "created " + path);
+            return kSuccess;
+        };
+    });
+    auto* export_command =
+        command("export", "Print a wireguard tunnel as a wg-quick file (keys: root only)");
+    export_command->add_option("NAME", name, "Tunnel name")->required();
+    export_command->callback(
+        [&] { action = [&](Api& api) { return export_wg_quick(api, name); }; });
+
     bool watch = false;
     double interval = 1.0;
     auto* stats_command = command("stats", "Show the tunnel's counters (and rates with --watch)");
@@ -438,6 +461,9 @@ int run(int argc, char** argv) {
         std::cerr << "tunlabctl: " << error.what() << "\n";
         return kUsage;
     } catch (const KeyError& error) {
+        std::cerr << "tunlabctl: " << error.what() << "\n";
+        return kUsage;
+    } catch (const WgQuickCommandError& error) {
         std::cerr << "tunlabctl: " << error.what() << "\n";
         return kUsage;
     } catch (const sdbus::Error& error) {

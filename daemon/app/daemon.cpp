@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "core/status.hpp"
 #include "crypto/secret_key.hpp"
 #include "service/bus_service.hpp"
+#include "uapi/server.hpp"
 #include "util/atomic_file.hpp"
 #include "util/log.hpp"
 #include "util/system_error.hpp"
@@ -62,6 +64,11 @@ void Daemon::block_signals() {
 Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
       manager_(StateStore(options_.directories.state), options_.offload) {
+    // A change made with `wg` is shown on the bus before `wg` gets its answer, as one made
+    // over the bus is signalled before its reply.
+    uapi_ = std::make_unique<uapi::Server>(options_.directories.uapi, manager_, [this] {
+        on_bus([](bus::BusService& bus) { bus.sync(); });
+    });
     const sigset_t set = handled_signals();
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_.valid()) {
@@ -71,6 +78,7 @@ Daemon::Daemon(DaemonOptions options)
 
 Daemon::~Daemon() {
     bus_.reset();  // the bus objects refer to the tunnels
+    uapi_.reset();
 }
 
 template <typename Action>
@@ -169,6 +177,12 @@ int Daemon::run() {
         for (const auto& [name, tunnel] : manager_.tunnels()) {
             fds.push_back({tunnel->events_fd(), POLLIN, 0});
         }
+        uapi_->sync();
+        const size_t first_uapi = fds.size();
+        uapi_->add_poll_entries(fds);
+        if (const auto deadline = uapi_->next_deadline()) {
+            wait_no_longer_than(timeout_ms, *deadline, now);
+        }
         if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
             log::error("poll: ", std::strerror(errno));
             return 1;
@@ -180,6 +194,7 @@ int Daemon::run() {
                 peers_changed_ = true;
             }
         }
+        uapi_->handle(std::span(fds).subspan(first_uapi), Clock::now());
         sync_peers_if_due(Clock::now());
         if ((fds[0].revents & POLLIN) && !handle_signal()) {
             return 0;
@@ -209,6 +224,7 @@ bool Daemon::handle_signal() {
             tell_systemd("STOPPING=1");
             log::info("stopping on signal ", info.ssi_signo);
             bus_.reset();  // its objects show the tunnels: gone first
+            uapi_.reset();
             manager_.stop_all();
             return false;
         case SIGHUP:
@@ -229,6 +245,9 @@ void Daemon::load_configuration() {
     const ConfigDirectory loaded = load_config_directory(options_.directories.config);
     for (const auto& error : loaded.errors) {
         log::error(error);
+    }
+    for (const auto& note : loaded.notes) {
+        log::warning(note);
     }
     const auto result = manager_.apply(loaded.tunnels);
     if (result.failed > 0 || !loaded.errors.empty()) {

@@ -13,6 +13,9 @@
 namespace tunlab::bus {
 class BusService;
 }
+namespace tunlab::uapi {
+class Server;
+}
 
 namespace tunlab {
 
@@ -25,7 +28,8 @@ struct DaemonOptions {
 
 // The control plane: one thread, one poll loop serving the bus, signals and the tunnels'
 // peer events. SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration directory,
-// SIGUSR1 writes status.json into the runtime directory.
+// SIGUSR1 writes status.json into the runtime directory. The wireguard tunnels are also served
+// to `wg` on their control sockets (uapi::Server), from the same loop.
 //
 // Losing the bus (dbus-daemon restarted, or it dropped us) does not stop the tunnels: the
 // data planes never wait on the bus, and the loop connects again, with growing pauses,
@@ -67,7 +71,8 @@ class Daemon {
     DaemonOptions options_;
     TunnelManager manager_;
     std::unique_ptr<bus::BusService> bus_;
-    Clock::time_point reconnect_at_{};  // while bus_ is null (and use_bus): when to try again
+    std::unique_ptr<uapi::Server> uapi_;  // wg's control sockets
+    Clock::time_point reconnect_at_{};    // while bus_ is null (and use_bus): when to try again
     Clock::duration reconnect_pause_{};
     bool warned_keys_unlocked_ = false;
     bool peers_changed_ = false;  // since the last sync

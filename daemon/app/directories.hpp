@@ -14,7 +14,7 @@ struct Directories {
 
 // systemd passes the unit's ConfigurationDirectory=, StateDirectory= and RuntimeDirectory= as
 // $CONFIGURATION_DIRECTORY etc.; without them, the Debian paths. The first entry of a
-// colon-separated list is ours; the unit's second runtime directory is WireGuard's.
+// colon-separated list is ours.
 Directories default_directories();
 
 }  // namespace tunlab

@@ -210,19 +210,6 @@ crypto::PublicKey parse_public_key(const std::string& text, const std::string& f
     return *key;
 }
 
-namespace {
-
-SharedSecret secret_from_base64(std::string_view text, const std::string& field) {
-    crypto::SecretKey key;
-    // Never quoted: the text is (meant to be) a secret.
-    if (!crypto::key_from_base64(text, key.bytes())) {
-        throw ConfigError(field,
-                          "not a key: 32 bytes in base64 (44 characters, as `tunlabctl "
-                          "genkey` or `wg genkey` print)");
-    }
-    return SharedSecret(std::move(key));
-}
-
 // A key file must be what `wg genkey > file` with umask 077 makes: a regular file that only
 // its owner can read or write, and that owner the daemon's own user (or the file could be
 // swapped by someone else). Like ssh with its private keys, anything looser is refused rather
@@ -242,6 +229,19 @@ std::string key_file_problem(const struct stat& status) {
                std::to_string(::geteuid()) + "): chown it";
     }
     return {};
+}
+
+namespace {
+
+SharedSecret secret_from_base64(std::string_view text, const std::string& field) {
+    crypto::SecretKey key;
+    // Never quoted: the text is (meant to be) a secret.
+    if (!crypto::key_from_base64(text, key.bytes())) {
+        throw ConfigError(field,
+                          "not a key: 32 bytes in base64 (44 characters, as `tunlabctl "
+                          "genkey` or `wg genkey` print)");
+    }
+    return SharedSecret(std::move(key));
 }
 
 SharedSecret read_key_file(const std::filesystem::path& path, const std::string& field) {
@@ -547,29 +547,6 @@ TunnelConfig load_tunnel_config_file(const std::filesystem::path& path) {
     const auto directory = path.has_parent_path() ? path.parent_path() : ".";
     return tunnel_config_from_json(path.stem().string(), object,
                                    ParseContext{KeySource::Files, directory});
-}
-
-ConfigDirectory load_config_directory(const std::filesystem::path& directory) {
-    ConfigDirectory result;
-    std::error_code error;
-    std::vector<std::filesystem::path> files;
-    for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
-        if (entry.path().extension() == ".json" && entry.is_regular_file()) {
-            files.push_back(entry.path());
-        }
-    }
-    if (error && error != std::errc::no_such_file_or_directory) {
-        result.errors.push_back(directory.string() + ": " + error.message());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
-        try {
-            result.tunnels.push_back(load_tunnel_config_file(file));
-        } catch (const std::exception& problem) {  // a bad file must not stop the others
-            result.errors.push_back(file.string() + ": " + problem.what());
-        }
-    }
-    return result;
 }
 
 }  // namespace tunlab

@@ -11,6 +11,8 @@
 
 #include "model/tunnel_settings.hpp"
 
+struct stat;
+
 namespace tunlab {
 
 // A problem with one field, e.g. field "peers[1].allowed_ips[0]", problem "not a CIDR prefix".
@@ -73,12 +75,23 @@ std::string json_error_without_content(const std::exception& error);
 // Reads "<dir>/<name>.json"; throws ConfigError (field "" for a file that is not JSON).
 TunnelConfig load_tunnel_config_file(const std::filesystem::path& path);
 
+// What is wrong with a file that holds a secret (a key file, a wg-quick tunnel file), given
+// its fstat(): empty if it is a regular file of tunlabd's own user that nobody else may read
+// or write; else the problem and its fix, e.g. "may be read or written by others (mode
+// 0644): make it mode 600 (chmod 600)".
+std::string key_file_problem(const struct stat& status);
+
 struct ConfigDirectory {
     std::vector<TunnelConfig> tunnels;
     std::vector<std::string> errors;  // one line each: "<file>: <field>: <problem>"
+    // Lines of wg-quick files that tunlab does not do, one each, to be logged:
+    // "<file>: line <n>: DNS is not supported by tunlab (...); ignored".
+    std::vector<std::string> notes;
 };
 
-// Every "*.json" in `directory`, sorted by name. A missing directory is empty, not an error.
+// Every "*.json" (tunnel_config_from_json) and "*.conf" (wg-quick's format, see wg_quick.hpp:
+// it holds keys, so it must pass key_file_problem) in `directory`, sorted by name. A missing
+// directory is empty, not an error. A name in both forms is an error; its .json is used.
 ConfigDirectory load_config_directory(const std::filesystem::path& directory);
 
 }  // namespace tunlab

@@ -77,6 +77,7 @@ void ConfiguredPeers::check(PeerId id, const PeerConfig& peer) const {
 }
 
 void ConfiguredPeers::set(PeerId id, const PeerConfig& peer) {
+    changed_.push_back(id);
     auto [position, inserted] = peers_.try_emplace(id, peer);
     if (!inserted) {
         unindex(id, position->second);
@@ -99,6 +100,7 @@ void ConfiguredPeers::erase(PeerId id) {
     if (position == peers_.end()) {
         return;
     }
+    changed_.push_back(id);
     unindex(id, position->second);
     peers_.erase(position);
 }

@@ -2,7 +2,9 @@
 
 #include <cstddef>
 #include <map>
+#include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "net/endpoint.hpp"
 #include "peers/peer.hpp"
@@ -27,6 +29,10 @@ class ConfiguredPeers {
     const PeerConfig* find(PeerId id) const;
 
     const Map& peers() const { return peers_; }
+    // The peers set or erased since forget_changes(), possibly more than once each, and possibly
+    // some that were changed back since: what a save must look at, instead of every peer.
+    std::span<const PeerId> changes() const { return changed_; }
+    void forget_changes() { changed_.clear(); }
     size_t size() const { return peers_.size(); }
     // Whether any peer has an IPv6 endpoint: the tunnel's default MTU depends on it.
     bool any_ipv6_endpoint() const { return ipv6_endpoints_ > 0; }
@@ -42,6 +48,7 @@ class ConfiguredPeers {
     std::multimap<Prefix, PeerId> by_prefix_;
     std::multimap<crypto::PublicKey, PeerId> by_public_key_;
     size_t ipv6_endpoints_ = 0;
+    std::vector<PeerId> changed_;
 };
 
 }  // namespace tunlab

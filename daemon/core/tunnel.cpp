@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <set>
 
 #include "core/error.hpp"
 #include "crypto/encoding.hpp"
@@ -65,6 +67,7 @@ Tunnel::Tunnel(const TunnelConfig& config, Netlink& netlink, bool offload)
             table.upsert(id, peer);
         }
     });
+    configured_peers_.forget_changes();  // the first save of a tunnel saves every peer
     data_plane_->start();
 }
 
@@ -181,6 +184,7 @@ void Tunnel::commit(Apply&& apply, Undo&& undo) {
         if (change_listener_) {
             change_listener_(*this);
         }
+        configured_peers_.forget_changes();
     } catch (...) {
         try {
             undo();
@@ -229,6 +233,92 @@ PeerId Tunnel::add_peer(const PeerConfig& peer) {
                execute([id](PeerTable& table) { table.remove(id); });
            });
     return id;
+}
+
+void Tunnel::set_peers(const std::vector<PeerConfig>& wanted) {
+    std::map<crypto::PublicKey, PeerId> running;
+    for (const auto& [id, peer] : configured_peers_.peers()) {
+        if (peer.public_key) {
+            running.emplace(*peer.public_key, id);
+        }
+    }
+    // What changes, checked against the peers as they will be (a prefix may move from one peer
+    // to another in the same change), before anything is touched.
+    struct Put {
+        PeerId id;
+        PeerConfig config;
+        bool keep_endpoint;  // the configured endpoint stays: keep the one the peer roamed to
+    };
+    std::vector<Put> puts;
+    std::vector<PeerId> removed;
+    ConfiguredPeers next = configured_peers_;
+    for (const auto& peer : wanted) {
+        if (!peer.public_key) {
+            throw RequestError(ErrorKind::InvalidArgument, "a peer without a public key");
+        }
+        const auto found = running.find(*peer.public_key);
+        if (found == running.end()) {
+            puts.push_back({data_plane_->allocate_peer_id(), peer, false});
+            continue;
+        }
+        const PeerConfig& before = *configured_peers_.find(found->second);
+        if (!(before == peer)) {
+            puts.push_back({found->second, peer, before.endpoint == peer.endpoint});
+            next.erase(found->second);
+        }
+        running.erase(found);
+    }
+    for (const auto& [key, id] : running) {
+        removed.push_back(id);
+        next.erase(id);
+    }
+    if (puts.empty() && removed.empty()) {
+        return;
+    }
+    for (const auto& put : puts) {
+        next.check(put.id, put.config);
+        next.set(put.id, put.config);
+    }
+    // The peers this touches as the data plane has them, to put back if the change cannot be
+    // saved.
+    std::set<PeerId> touched(removed.begin(), removed.end());
+    for (const auto& put : puts) {
+        touched.insert(put.id);
+    }
+    std::vector<std::pair<PeerId, PeerConfig>> in_data_plane;
+    for (const auto& view : *data_plane_->peers()) {
+        if (touched.contains(view->id)) {
+            in_data_plane.emplace_back(view->id, view->config);
+        }
+    }
+    const ConfiguredPeers before = configured_peers_;
+    commit(
+        [&] {
+            execute([&puts, &removed](PeerTable& table) {
+                for (PeerId id : removed) {
+                    table.remove(id);
+                }
+                for (const auto& put : puts) {
+                    PeerConfig config = put.config;
+                    if (const Peer* peer = table.find(put.id); peer && put.keep_endpoint) {
+                        config.endpoint = peer->config.endpoint;
+                    }
+                    table.upsert(put.id, config);
+                }
+            });
+            configured_peers_ = std::move(next);
+        },
+        [&] {
+            configured_peers_ = before;
+            execute([&in_data_plane, &puts](PeerTable& table) {
+                for (const auto& put : puts) {
+                    table.remove(put.id);
+                }
+                for (const auto& [id, config] : in_data_plane) {
+                    table.upsert(id, config);
+                }
+            });
+        });
 }
 
 void Tunnel::remove_peer(PeerId id) {

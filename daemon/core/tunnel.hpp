@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ class Tunnel {
     ProtocolKind protocol() const { return config_.protocol; }
     // Base64; empty for a protocol without keys.
     std::string public_key() const;
+    // Only for those who may see it (root, on WireGuard's control socket).
+    const SharedSecret& private_key() const { return config_.private_key; }
     const IpAddress& listen_address() const { return config_.listen_address; }
     // What the socket listens on: the listen address, or 0.0.0.0 where "::" fell back to
     // IPv4 (a kernel without IPv6). Endpoints of peers must be of its family.
@@ -57,6 +60,13 @@ class Tunnel {
     int events_fd() const { return data_plane_->events_fd(); }
     void consume_events() { data_plane_->consume_events(); }
 
+    // For the change listener, to save a change without copying every peer (config() does):
+    // the settings (config() without its peers), the configured peers by id, and the ids of
+    // those the change touched.
+    const TunnelConfig& settings() const { return config_; }
+    const ConfiguredPeers::Map& configured_peers() const { return configured_peers_.peers(); }
+    std::span<const PeerId> changed_peers() const { return configured_peers_.changes(); }
+
     // Called after every change to the configuration, to save it; if it throws, the change is
     // taken back and the error reaches the caller of the change (see commit()).
     void set_change_listener(std::function<void(const Tunnel&)> listener) {
@@ -64,6 +74,10 @@ class Tunnel {
     }
 
     PeerId add_peer(const PeerConfig& peer);
+    // Makes the configured peers exactly `wanted`, as one change: a peer is matched to the
+    // running one with its public key (so it keeps its id, sessions and roamed endpoint), the
+    // others are added or removed. For tunnels whose peers are keys (WireGuard).
+    void set_peers(const std::vector<PeerConfig>& wanted);
     void remove_peer(PeerId id);
     void set_peer_endpoint(PeerId id, const std::optional<Endpoint>& endpoint);
     void set_peer_allowed_ips(PeerId id, const std::vector<Prefix>& allowed_ips);

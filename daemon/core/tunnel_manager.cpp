@@ -2,8 +2,11 @@
 
 #include <malloc.h>
 
+#include <system_error>
+
 #include "core/error.hpp"
 #include "core/reconcile.hpp"
+#include "system/udp_socket.hpp"
 #include "util/log.hpp"
 
 namespace tunlab {
@@ -122,10 +125,18 @@ void TunnelManager::save(const std::string& name, const TunnelState& state) {
     saved_[name] = Saved{state.origin, state.base};
 }
 
-// After every change by request: without copying the base (every peer of the file) for it.
+// After every change by request: only what changed goes to disk (StateStore::save_change),
+// without copying the base (every peer of the file) or the running peers for it.
 void TunnelManager::save_current(const Tunnel& tunnel) {
     const Saved& saved = saved_[tunnel.name()];
-    write(tunnel.name(), saved.origin, saved.base, tunnel.config());
+    try {
+        store_.save_change(tunnel.name(), saved.origin, saved.base,
+                           StateStore::Change{tunnel.serial(), tunnel.settings(),
+                                              tunnel.configured_peers(), tunnel.changed_peers()});
+    } catch (const std::exception& error) {
+        throw RequestError(ErrorKind::Failed, "cannot save the state of tunnel " + tunnel.name() +
+                                                  ": " + error.what());
+    }
 }
 
 void TunnelManager::stop_all() {
@@ -185,6 +196,72 @@ void TunnelManager::remove(const std::string& name) {
 Tunnel* TunnelManager::find(const std::string& name) const {
     const auto found = tunnels_.find(name);
     return found == tunnels_.end() ? nullptr : found->second.get();
+}
+
+void TunnelManager::reconfigure(const TunnelConfig& wanted) {
+    Tunnel* tunnel = find(wanted.name);
+    if (tunnel == nullptr) {
+        throw RequestError(ErrorKind::NotFound,
+                           "name: there is no tunnel named " + quote_input(wanted.name));
+    }
+    TunnelConfig current = tunnel->config();
+    TunnelConfig same_peers = wanted;
+    same_peers.peers = current.peers;
+    if (same_peers == current) {
+        tunnel->set_peers(wanted.peers);
+        return;
+    }
+    same_peers.private_key = current.private_key;
+    same_peers.private_key_file = current.private_key_file;
+    same_peers.listen_port = current.listen_port;
+    if (!(same_peers == current)) {
+        throw RequestError(ErrorKind::InvalidArgument,
+                           "only the peers, the private key and the listen port can change");
+    }
+    restart(wanted);
+}
+
+// The old tunnel goes first (its port and device are what the new one takes); if the new one
+// cannot start or be saved, the old one comes back (as a new start: its sessions and learned
+// endpoints are lost). So a new port is tried first, which is what fails in practice.
+void TunnelManager::restart(const TunnelConfig& wanted) {
+    const auto running = tunnels_.find(wanted.name);
+    const TunnelConfig before = running->second->config();
+    if (wanted.listen_port != 0 && wanted.listen_port != before.listen_port) {
+        try {
+            UdpSocket probe(wanted.listen_address, wanted.listen_port, false);
+        } catch (const std::system_error& error) {
+            throw RequestError(
+                ErrorKind::Failed,
+                "listen_port " + std::to_string(wanted.listen_port) + ": " + error.what(),
+                error.code().value());
+        }
+    }
+    tunnels_.erase(running);
+    auto bring_back = [&] {
+        if (auto tunnel = start(before)) {
+            adopt(std::move(tunnel));
+        }
+    };
+    std::unique_ptr<Tunnel> tunnel;
+    try {
+        tunnel = std::make_unique<Tunnel>(wanted, netlink_, offload_);
+        save_current(*tunnel);
+    } catch (const std::exception& error) {
+        tunnel.reset();
+        bring_back();
+        const auto* system = dynamic_cast<const std::system_error*>(&error);
+        const auto* request = dynamic_cast<const RequestError*>(&error);
+        if (request) {
+            throw;
+        }
+        throw RequestError(ErrorKind::Failed,
+                           "cannot restart tunnel " + wanted.name + ": " + error.what(),
+                           system ? system->code().value() : 0);
+    }
+    log::notice("tunnel ", wanted.name, ": restarted on ", tunnel->interface_name(), ", UDP port ",
+                tunnel->listen_port());
+    adopt(std::move(tunnel));
 }
 
 size_t TunnelManager::peer_count() const {

@@ -45,12 +45,18 @@ class TunnelManager {
     Tunnel& create(const TunnelConfig& config);
     void remove(const std::string& name);
     Tunnel* find(const std::string& name) const;
+    // Makes the running tunnel `wanted.name` run as `wanted`, as one change, saved before it
+    // returns: new peers are changed in place (Tunnel::set_peers); a new private key or listen
+    // port restart the tunnel on the same interface. Nothing else may differ. Throws
+    // RequestError (Failed with the system's errno for a port in use) having changed nothing.
+    void reconfigure(const TunnelConfig& wanted);
 
     const std::map<std::string, std::unique_ptr<Tunnel>>& tunnels() const { return tunnels_; }
     size_t peer_count() const;
 
   private:
     std::unique_ptr<Tunnel> start(const TunnelConfig& config);
+    void restart(const TunnelConfig& wanted);
     bool offload_;
     void adopt(std::unique_ptr<Tunnel> tunnel);
     void save(const std::string& name, const TunnelState& state);

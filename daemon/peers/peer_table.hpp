@@ -103,6 +103,9 @@ class PeerTable {
     // Every change to a peer's id, config or learned flag goes through here (or erase), or
     // the control plane keeps showing the old state.
     void outdate(const Peer& peer);
+    // Peer `id` was added, changed or removed: the next make_views() rebuilds its view.
+    void mark(PeerId id);
+    const std::shared_ptr<const PeerView>& view_of(PeerId id, Slot& slot);
 
     LearningPolicy policy_;
     int socket_family_;
@@ -110,6 +113,9 @@ class PeerTable {
     size_t learned_count_ = 0;
     Slots peers_;
     std::shared_ptr<const PeerViews> views_;  // null: the peer set or a peer changed
+    // The last views made, and the peers marked since: what make_views() patches.
+    std::shared_ptr<const PeerViews> last_views_;
+    std::vector<PeerId> changed_ids_;
     PrefixTable<Peer*> by_prefix_;
     std::unordered_map<Endpoint, Peer*, EndpointHash> by_endpoint_;
     MacTable mac_table_;

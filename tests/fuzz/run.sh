@@ -17,7 +17,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-all_targets=(fuzz_packet fuzz_address fuzz_config fuzz_bus_options fuzz_offload fuzz_wireguard)
+all_targets=(fuzz_packet fuzz_address fuzz_config fuzz_wg_quick fuzz_bus_options fuzz_offload
+             fuzz_wireguard)
 
 seconds=${1:-20}
 [ $# -gt 0 ] && shift

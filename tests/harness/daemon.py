@@ -9,6 +9,7 @@ it with DBUS_SYSTEM_BUS_ADDRESS set to its bus.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -119,6 +120,13 @@ class PrivateBus:
             self.proc.stdout.close()
 
 
+@functools.cache
+def knows_option(binary: Path, option: str) -> bool:
+    """Whether `binary --help` lists `option`."""
+    result = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=30)
+    return option in result.stdout
+
+
 class Daemon:
     """One tunlabd in one namespace, with its own config/state/runtime directories."""
 
@@ -178,8 +186,9 @@ class Daemon:
                               "LISTEN_FDS", "LISTEN_PID"):
                 env.pop(inherited, None)
             argv = [str(tunlabd_path()), "--config-dir", str(self.config_dir),
-                    "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir),
-                    "--uapi-dir", str(self.uapi_dir)]
+                    "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir)]
+            if knows_option(tunlabd_path(), "--uapi-dir"):  # an older binary (bench --baseline)
+                argv += ["--uapi-dir", str(self.uapi_dir)]
             if self.debug:
                 argv.append("--debug")
             argv.extend(self.args)

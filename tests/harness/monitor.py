@@ -59,6 +59,24 @@ class Monitor:
     def signals(self, name):
         return [line for line in self.lines if line["signal"] == name]
 
+    def wait_for(self, predicate, what, timeout=SIGNAL_TIMEOUT):
+        """The first signal printed so far or within `timeout` seconds for which
+        `predicate(line)` holds, in any order relative to others (unlike expect(), which
+        keeps order and moves the cursor): for signals whose relative order the daemon does
+        not promise, e.g. the PropertiesChanged of two peers changed by one request."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            for line in self.lines[seen:]:
+                if predicate(line):
+                    return line
+            seen = len(self.lines)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(f"no signal {what} within {timeout:g}s; saw: "
+                                  f"{json.dumps(self.lines, indent=1)}")
+            self._read(remaining)
+
 
 def subscribe(monitor, daemon):
     """Returns once the monitor provably receives signals. tunlabctl prints nothing when its
@@ -79,3 +97,13 @@ def subscribe(monitor, daemon):
     removed = monitor.expect("TunnelRemoved", MANAGER_PATH,
                              {"tunnel": "/org/tunlab1/tunnel/probe", "name": "probe"})
     assert removed["interface"] == "org.tunlab1.Manager", removed
+
+
+def properties_changed(path, interface, name, value):
+    """A predicate for Monitor.wait_for: PropertiesChanged of `path` with `name` = `value`."""
+    def matches(line):
+        arguments = line.get("arguments", {})
+        return (line["signal"] == "PropertiesChanged" and line["path"] == path
+                and arguments.get("interface") == interface
+                and arguments.get("changed", {}).get(name, object()) == value)
+    return matches

@@ -100,7 +100,7 @@ def whole_state(lab, daemon, client):
                 for path, interface in ((TUNNEL_PATH, TUNNEL),
                                         *((p, PEER) for p in client.get(TUNNEL_PATH, TUNNEL,
                                                                         "Peers")))}
-    state_files = {path.name: path.read_text()
+    state_files = {path.name: path.read_bytes()  # the journals are binary
                    for path in sorted((daemon.state_dir / "tunnels").glob("*"))}
     kernel = {what: lab.ip("u", "-o", *what.split()).stdout
               for what in ("link", "addr", "route")}

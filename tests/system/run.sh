@@ -17,7 +17,8 @@
 #    timeout (SIGSTOP) and a reboot of both containers: every time tunlabd comes back with the
 #    same configuration and U pings V again
 # 4. an unprivileged user is refused every change (all mutating D-Bus methods, via tunlabctl
-#    and busctl), may still read; a member of group tunlab may change
+#    and busctl), may still read; a member of group tunlab may change; stock wg(8) reads and
+#    changes a wireguard tunnel as root, through the unit's sandbox, and nobody else may
 # 5. apt remove stops the service and removes its devices and routes, keeps the state (a
 #    reinstall brings the tunnels back); apt purge removes the state
 #
@@ -31,7 +32,7 @@ readonly SUITE=bookworm
 # What the containers need besides minbase, including every run-time dependency of the
 # package so that `apt install ./file.deb` works offline. Changing this list changes the
 # cache key, so a new root file system is made.
-readonly PACKAGES=systemd,systemd-sysv,dbus,iproute2,iputils-ping,procps,libsdbus-c++1,libmnl0,liburing2,libsystemd0,libstdc++6,libssl3,libsodium23,bash-completion
+readonly PACKAGES=systemd,systemd-sysv,dbus,iproute2,iputils-ping,procps,libsdbus-c++1,libmnl0,liburing2,libsystemd0,libstdc++6,libssl3,libsodium23,bash-completion,wireguard-tools
 readonly CACHE_FORMAT=1  # bump when the preparation of the cached root changes
 readonly CACHE_ROOT=${TUNLAB_SYSTEM_TEST_CACHE:-/var/cache/tunlab-system-test}
 readonly WATCHDOG_SECONDS=30  # WatchdogSec= of systemd/tunlabd.service
@@ -595,6 +596,24 @@ ok "nothing changed; alice may still read (tunlabctl status)"
 inside u runuser -u bob -- tunlabctl add-route 10.97.0.0/24 || fail "bob (group tunlab) may not add a route"
 inside u runuser -u bob -- tunlabctl del-route 10.97.0.0/24 || fail "bob (group tunlab) may not delete a route"
 ok "bob, a member of group tunlab, may change (add-route, del-route)"
+inside u tunlabctl create wgsys --protocol wireguard --interface wgsys0 --listen-port 51820 \
+    --address 10.66.0.1/24 >/dev/null
+socket_owner=$(inside u stat -c '%A %U' /run/wireguard/wgsys0.sock) ||
+    fail "U: no wg control socket /run/wireguard/wgsys0.sock"
+[ "$socket_owner" = "srwx------ tunlabd" ] || fail "U: wgsys0.sock is '$socket_owner'"
+[ "$(inside u wg show wgsys0 listen-port)" = 51820 ] || fail "U: wg show wgsys0 listen-port"
+peer_key=$(inside u sh -c 'wg genkey | wg pubkey')
+inside u wg set wgsys0 peer "$peer_key" allowed-ips 10.66.0.2/32 || fail "U: wg set as root"
+peers=$(inside u tunlabctl --tunnel wgsys --json status)
+grep -q "$peer_key" <<<"$peers" || fail "U: the peer added with wg set is not on the bus: $peers"
+for user in alice bob; do
+    if inside u runuser -u "$user" -- wg show wgsys0 >/dev/null 2>&1; then
+        fail "$user may use wg's control socket"
+    fi
+done
+inside u tunlabctl delete wgsys
+inside u test ! -e /run/wireguard/wgsys0.sock || fail "U: wgsys0.sock outlived its tunnel"
+ok "wg show/set work as root through the unit's sandbox (socket srwx------ tunlabd); alice and bob (group tunlab) may not; the socket goes with its tunnel"
 
 step "5. apt remove, reinstall, apt purge"
 for name in "${CONTAINERS[@]}"; do

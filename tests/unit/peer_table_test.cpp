@@ -461,6 +461,45 @@ TEST(PeerTable, ViewsReflectTheTable) {
     EXPECT_EQ(table.find(first), nullptr);
 }
 
+// With many peers and few changes, make_views() patches the last views instead of rebuilding
+// them: the result must be what a rebuild gives, whatever the mix of changes.
+TEST(PeerTable, PatchedViewsMatchTheTable) {
+    PeerTable table(policy(), AF_INET);
+    auto address = [](int i) {
+        return std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    };
+    std::vector<PeerId> ids;
+    for (int i = 0; i < 100; ++i) {
+        ids.push_back(add(table, peer_config("10.200." + address(i) + ":9090",
+                                             {"10.100." + address(i) + "/32"})));
+    }
+    auto check = [&table] {
+        const auto views = table.make_views();
+        std::vector<PeerId> in_views;
+        for (const auto& view : *views) {
+            in_views.push_back(view->id);
+            EXPECT_EQ(view->peer.get(), table.find(view->id));
+            EXPECT_EQ(view->config, table.find(view->id)->config);
+        }
+        std::vector<PeerId> in_table;
+        table.for_each([&in_table](const Peer& peer) { in_table.push_back(peer.id); });
+        EXPECT_EQ(in_views, in_table);
+    };
+    check();
+    ASSERT_TRUE(table.remove(ids[0]));  // the first
+    check();
+    ASSERT_TRUE(table.remove(ids[99]));                                         // the last
+    table.upsert(ids[50], peer_config("10.201.0.1:9090", {"10.100.0.51/32"}));  // changed
+    add(table, peer_config("10.202.0.1:9090", {"10.102.0.1/32"}));              // new, at the end
+    learn(table, "10.9.0.5:40000", "192.168.53.99");
+    check();
+    // A prefix taken from another peer changes that one as well.
+    table.upsert(ids[10], peer_config("10.200.0.11:9090", {"10.100.0.11/32", "10.100.0.12/32"}));
+    ASSERT_TRUE(table.remove(ids[20]));
+    ASSERT_TRUE(table.remove(ids[21]));
+    check();
+}
+
 TEST(PeerTable, ViewsAreSharedUntilTheirPeerChanges) {
     PeerTable table(policy(), AF_INET);
     const PeerId a = add(table, peer_config("10.9.0.11:9090", {"192.168.60.0/24"}));

@@ -28,7 +28,7 @@ class StateStoreTest : public ::testing::Test {
 };
 
 TEST_F(StateStoreTest, SavedStatesLoadBackEqual) {
-    const StateStore store(directory_);
+    StateStore store(directory_);
     const auto file = config("lab", R"({"addresses": ["192.168.53.99/24"], "listen_port": 9090})");
     auto changed = file;
     changed.routes.push_back(*Prefix::parse("192.168.60.0/24"));
@@ -56,7 +56,7 @@ TEST_F(StateStoreTest, SavedStatesLoadBackEqual) {
 }
 
 TEST_F(StateStoreTest, SaveReplacesAndEraseRemoves) {
-    const StateStore store(directory_);
+    StateStore store(directory_);
     store.save("lab", TunnelState{TunnelState::Origin::Bus, std::nullopt, config("lab", "{}")});
     store.save("lab", TunnelState{TunnelState::Origin::Bus, std::nullopt,
                                   config("lab", R"({"listen_port": 7})")});
@@ -71,7 +71,7 @@ TEST_F(StateStoreTest, SaveReplacesAndEraseRemoves) {
 }
 
 TEST_F(StateStoreTest, CorruptFilesAreReportedSetAsideAndSkipped) {
-    const StateStore store(directory_);
+    StateStore store(directory_);
     store.save("good", TunnelState{TunnelState::Origin::Bus, std::nullopt, config("good", "{}")});
     const auto tunnels = directory_ / "tunnels";
     std::ofstream(tunnels / "half.json") << R"({"version": 1, "origin": "bus", "conf)";
@@ -100,7 +100,7 @@ TEST_F(StateStoreTest, CorruptFilesAreReportedSetAsideAndSkipped) {
 // A state file holds keys: a broken one is reported by position, never by what it holds (the
 // JSON parser's own message would quote what it last read).
 TEST_F(StateStoreTest, CorruptFileIsNotQuoted) {
-    const StateStore store(directory_);
+    StateStore store(directory_);
     store.save("good", TunnelState{TunnelState::Origin::Bus, std::nullopt, config("good", "{}")});
     const std::string key = "YAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
     std::ofstream(directory_ / "tunnels" / "cut.json")
@@ -116,7 +116,7 @@ TEST_F(StateStoreTest, CorruptFileIsNotQuoted) {
 // Whatever the umask, nobody but the daemon can write where its states are.
 TEST_F(StateStoreTest, DirectoryIsTheDaemonsAloneWhateverTheUmask) {
     const mode_t saved = ::umask(0);
-    const StateStore store(directory_ / "state");
+    StateStore store(directory_ / "state");
     store.save("lab", TunnelState{TunnelState::Origin::Bus, std::nullopt, config("lab", "{}")});
     ::umask(saved);
     for (const auto& path : {directory_ / "state", directory_ / "state" / "tunnels"}) {

@@ -65,7 +65,8 @@ def from_doc() -> dict:
         elif interface and section == "properties" and (
                 match := re.match(r"^\| `(\w+)` \| ([^ |]+) \|(.*)\|$", line)):
             name, signature, notes = match.groups()
-            emits = "const" if "constant" in notes else "false" if "no signal" in notes else "true"
+            emits = ("const" if "constant" in notes else "false" if "no signal" in notes
+                     else "invalidates" if "invalidated" in notes else "true")
             api[interface]["properties"][name] = (signature, emits)
     return api
 
