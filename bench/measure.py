@@ -24,7 +24,7 @@ from harness.procfs import cpu_seconds
 from harness.seed import (PRIVATE_NETWORK, SERVER_ADDRESS, SERVER_PORT, U_ADDRESS,
                           U_TUNNEL_ADDRESS, V_ADDRESS, client_config, server_config)
 from harness.traffic import IPERF_PORT
-from tunnels import TunlabTunnel, stop_daemons
+from tunnels import OpenVpnTunnel, TunlabTunnel, stop_daemons
 
 TUNNEL_PATH = "/org/tunlab1/tunnel/lab"
 
@@ -255,6 +255,79 @@ def measure_tunnel(the_lab, tunnel, workdir: Path, cases: list[str], args) -> di
                                                          args.bus_calls)
     finally:
         problem = tunnel.stop(the_lab)
+    if problem:
+        results["shutdown_error"] = problem
+    return results
+
+
+# ── latency side by side ────────────────────────────────────────────────────────────────
+
+# V's extra addresses for the side-by-side case: one reached through OpenVPN, one directly.
+V_OVER_OPENVPN = "192.168.60.6"
+V_DIRECT = "192.168.60.7"
+OPENVPN_ADDRESSES = ("192.168.54.11", "192.168.54.99")  # server, U: beside tunlabd's .53
+OPENVPN_PORT = 1194
+LATENCY_BLOCK = 40  # pings per path and turn
+
+
+def measure_latency_side_by_side(the_lab, workdir: Path, args) -> dict[str, Any]:
+    """Median and p90 RTT U → V directly, through tunlabd (plain) and through OpenVPN, all
+    three up at once, pinged in turns of LATENCY_BLOCK pings each, args.pings per path in all:
+    whatever the machine does meanwhile (this VM's timing drifts by tens of µs from minute to
+    minute) falls on the three alike, so the ratio of what the tunnels add is the tunnels'.
+    Also each end's CPU while pinged, and tunlabd's while idle."""
+    the_lab.ip("v", "address", "add", f"{V_OVER_OPENVPN}/24", "dev", "eth0")
+    the_lab.ip("v", "address", "add", f"{V_DIRECT}/24", "dev", "eth0")
+    the_lab.ip("u", "route", "add", f"{V_DIRECT}/32", "via", SERVER_ADDRESS)
+    tunlab = TunlabTunnel("plain", args.tunnel_settings)
+    openvpn = OpenVpnTunnel(device="ovpn1", port=OPENVPN_PORT, addresses=OPENVPN_ADDRESSES,
+                            route=(f"{V_OVER_OPENVPN}/32", "src", OPENVPN_ADDRESSES[1]))
+    paths = {"no_tunnel": (V_DIRECT, lambda: []), "tunnel": (V_ADDRESS, tunlab.pids),
+             "openvpn": (V_OVER_OPENVPN, openvpn.pids)}
+    results: dict[str, Any] = {"pings": args.pings, "block": LATENCY_BLOCK}
+    try:
+        tunlab.start(the_lab, workdir / "latency")
+        openvpn.start(the_lab, workdir)
+        for target, _ in paths.values():
+            wait_until(lambda: the_lab.ping("u", target, 1, 0.01).received == 1, 10,
+                       f"{target} to answer a ping")
+        _, idle = cpu_percent(tunlab.pids(), lambda: time.sleep(IDLE_SAMPLE_SECONDS))
+        results["tunnel_idle_cpu_percent"] = idle
+        rtts: dict[str, list[float]] = {name: [] for name in paths}
+        cpu_seconds_used = {name: [0.0, 0.0] for name in paths}
+        elapsed = dict.fromkeys(paths, 0.0)
+        for _ in range(max(1, args.pings // LATENCY_BLOCK)):
+            for name, (target, pids) in paths.items():
+                started = time.monotonic()
+                result, used = cpu_percent(
+                    pids(), lambda: the_lab.ping("u", target, LATENCY_BLOCK, args.ping_interval))
+                if result.received != LATENCY_BLOCK:
+                    raise RuntimeError(f"{name}: {LATENCY_BLOCK - result.received} of "
+                                       f"{LATENCY_BLOCK} pings lost")
+                seconds = time.monotonic() - started
+                rtts[name].extend(result.rtts_ms)
+                for end, percent in enumerate(used):
+                    cpu_seconds_used[name][end] += percent * seconds / 100
+                elapsed[name] += seconds
+        for name in paths:
+            results[name] = {"rtt_median_ms": statistics.median(rtts[name]),
+                             "rtt_p90_ms": nearest_rank(rtts[name], 0.90)}
+            if name != "no_tunnel":
+                results[name]["cpu_percent"] = [100 * used / elapsed[name]
+                                                for used in cpu_seconds_used[name]]
+        direct = results["no_tunnel"]["rtt_median_ms"]
+        for name in ("tunnel", "openvpn"):
+            results[name]["rtt_added_us"] = 1e3 * (results[name]["rtt_median_ms"] - direct)
+        if results["openvpn"]["rtt_added_us"] > 0:
+            results["added_ratio"] = (results["tunnel"]["rtt_added_us"]
+                                      / results["openvpn"]["rtt_added_us"])
+        results["p90_ratio"] = results["tunnel"]["rtt_p90_ms"] / results["openvpn"]["rtt_p90_ms"]
+    finally:
+        openvpn.stop(the_lab)
+        problem = tunlab.stop(the_lab)
+        the_lab.ip("u", "route", "del", f"{V_DIRECT}/32", check=False)
+        for address in (V_OVER_OPENVPN, V_DIRECT):
+            the_lab.ip("v", "address", "del", f"{address}/24", "dev", "eth0", check=False)
     if problem:
         results["shutdown_error"] = problem
     return results

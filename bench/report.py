@@ -83,7 +83,6 @@ def print_table(results: dict[str, Any]) -> None:
               if key.endswith("_error")]
     if any("figures" in results[name] for name in names):
         print_path_table(results, names)
-        print_latency_targets(results)
         for name in names:
             figures = results[name].get("figures", {})
             errors += [f"{name}: {key}: {value}" for key, value in figures.items()
@@ -97,6 +96,9 @@ def print_table(results: dict[str, Any]) -> None:
     for name in names:
         if "bus_latency" in results[name]:
             print_bus_latency(name, results[name]["bus_latency"])
+    if "latency" in results:
+        print_latency(results["latency"], results["ping_interval_s"])
+    print_latency_targets(results)
     if "handshake" in results["tunnel"]:
         print_handshakes(results["tunnel"]["handshake"], results["ping_interval_s"])
     peer_runs = [name for name in names if "peers" in results[name]]
@@ -126,40 +128,69 @@ def print_path_table(results: dict[str, Any], names: list[str]) -> None:
         print(row)
 
 
+def print_latency(latency: dict[str, Any], ping_interval_s: float) -> None:
+    if "error" in latency:
+        print(f"\nlatency side by side: FAILED {latency['error']}")
+        return
+    print(f"\nlatency side by side: no tunnel, tunnel and OpenVPN up at once, {latency['pings']} "
+          f"pings each in turns of {latency['block']}, every {ping_interval_s:g} s")
+    names = ("no_tunnel", "tunnel", "openvpn")
+    print(f"{'':38} " + " ".join(f"{name.replace('_', ' '):>10}" for name in names))
+    for key, label in (("rtt_median_ms", "RTT median U→V (ms)"),
+                       ("rtt_p90_ms", "RTT p90 U→V (ms)"),
+                       ("rtt_added_us", "RTT median added (µs)")):
+        print(f"{label:38} " + " ".join(cell(latency[name].get(key)) for name in names))
+    for end, label in enumerate(("server", "client")):
+        values = [None] + [latency[name]["cpu_percent"][end] for name in names[1:]]
+        print(f"{'CPU pinged, ' + label + ' (% of a core)':38} "
+              + " ".join(cell(value) for value in values))
+    if latency.get("shutdown_error"):
+        print(f"  FAILED shutdown: {latency['shutdown_error']}")
+
+
 def print_latency_targets(results: dict[str, Any]) -> None:
-    """The plain tunnel's latency and throughput targets against the no-tunnel path and
-    OpenVPN measured in the same run."""
+    """The plain tunnel's latency and throughput targets: against OpenVPN measured side by side
+    (the latency case), else in turn (the openvpn run), and against the no-tunnel path."""
+    if results.get("protocol") != "plain":
+        return
+    latency = results.get("latency", {})
     tunnel = results["tunnel"].get("figures", {})
     openvpn = results.get("openvpn", {}).get("figures", {})
-    direct = results["no_tunnel"]
-    ratio = results["tunnel"].get("ratio", {})
     rows = []
-    if tunnel.get("rtt_added_us") is not None and openvpn.get("rtt_added_us"):
+    if "added_ratio" in latency:
+        rows.append(("RTT median added / OpenVPN's (side by side)", latency["added_ratio"],
+                     "≤ 0.6"))
+        rows.append(("RTT p90 / OpenVPN's (side by side)", latency["p90_ratio"], "≤ 1"))
+    elif tunnel.get("rtt_added_us") is not None and openvpn.get("rtt_added_us"):
         rows.append(("RTT median added / OpenVPN's", tunnel["rtt_added_us"]
                      / openvpn["rtt_added_us"], "≤ 0.6"))
-    if tunnel.get("rtt_p90_ms") is not None and openvpn.get("rtt_p90_ms"):
-        rows.append(("RTT p90 / OpenVPN's", tunnel["rtt_p90_ms"] / openvpn["rtt_p90_ms"],
-                     "≤ 1"))
+        if tunnel.get("rtt_p90_ms") and openvpn.get("rtt_p90_ms"):
+            rows.append(("RTT p90 / OpenVPN's", tunnel["rtt_p90_ms"] / openvpn["rtt_p90_ms"],
+                         "≤ 1"))
+    direct = results["no_tunnel"]
     if tunnel.get("rtt_added_us") is not None and direct.get("rtt_median_ms"):
         rows.append(("RTT median added / no-tunnel median", tunnel["rtt_added_us"]
-                     / (1e3 * direct["rtt_median_ms"]), "≤ 2 + 30 µs (busy_poll_us)"))
-    for key, label in (("idle_cpu_server_percent", "CPU idle, server (% of a core)"),
-                       ("idle_cpu_client_percent", "CPU idle, client (% of a core)")):
-        if tunnel.get(key) is not None:
-            rows.append((label, tunnel[key], "0"))
-    for key, label in (("rtt_cpu_server_percent", "CPU pinged, server (% of a core)"),
-                       ("rtt_cpu_client_percent", "CPU pinged, client (% of a core)")):
-        if tunnel.get(key) is not None:
-            rows.append((label, tunnel[key], "≤ 5"))
+                     / (1e3 * direct["rtt_median_ms"]), "≤ 2 (+30 µs), busy_poll_us"))
+    idle = latency.get("tunnel_idle_cpu_percent") or [
+        tunnel.get("idle_cpu_server_percent"), tunnel.get("idle_cpu_client_percent")]
+    pinged = latency.get("tunnel", {}).get("cpu_percent") or [
+        tunnel.get("rtt_cpu_server_percent"), tunnel.get("rtt_cpu_client_percent")]
+    for end, label in enumerate(("server", "client")):
+        if idle[end] is not None:
+            rows.append((f"CPU idle, {label} (% of a core)", idle[end], "0"))
+    for end, label in enumerate(("server", "client")):
+        if pinged[end] is not None:
+            rows.append((f"CPU pinged, {label} (% of a core)", pinged[end], "≤ 5"))
+    ratio = results["tunnel"].get("ratio", {})
     for key, label, target in (("throughput_bps", "TCP 1 flow / no tunnel", "≥ 0.55"),
                                ("throughput_4flows_bps", "TCP 4 flows / no tunnel", "≥ 0.45")):
         if ratio.get(key) is not None:
             rows.append((label, ratio[key], target))
-    if not rows or results.get("protocol") != "plain":
+    if not rows:
         return
-    print(f"\n{'targets (plain protocol)':38} {'figure':>10}  target")
+    print(f"\n{'targets (plain protocol)':44} {'figure':>10}  target")
     for label, value, target in rows:
-        print(f"{label:38} {cell(value)}  {target}")
+        print(f"{label:44} {cell(value)}  {target}")
 
 
 def print_handshakes(handshake: dict[str, Any], ping_interval_s: float) -> None:

@@ -123,23 +123,29 @@ class WireguardGoTunnel:
 
 class OpenVpnTunnel:
     label = "OpenVPN, --cipher none --auth none"
-    # Each end's device, named so that U's route can point at it.
-    DEVICE = "ovpn0"
 
-    def __init__(self):
+    def __init__(self, device: str = "ovpn0", port: int = SERVER_PORT,
+                 addresses: tuple[str, str] = (SERVER_TUNNEL_ADDRESS, U_TUNNEL_ADDRESS),
+                 route: tuple[str, ...] = (PRIVATE_NETWORK,)):
+        """`addresses`: the server's and U's tunnel addresses; `route`: what U routes into
+        it (`ip route add` arguments before "dev")."""
+        self.device = device
+        self.port = port
+        self.addresses = addresses
+        self.route = route
         self.procs = []
         self.daemons: list[Daemon] = []  # no tunlab bus to measure
 
     def start(self, the_lab, workdir: Path) -> int:
-        common = ["openvpn", "--dev", self.DEVICE, "--dev-type", "tun", "--proto", "udp",
+        common = ["openvpn", "--dev", self.device, "--dev-type", "tun", "--proto", "udp",
                   "--cipher", "none", "--auth", "none", "--verb", "3"]
-        ends = {"s": ["--lport", str(SERVER_PORT),
-                      "--ifconfig", SERVER_TUNNEL_ADDRESS, U_TUNNEL_ADDRESS],
-                "u": ["--remote", SERVER_ADDRESS, str(SERVER_PORT), "--nobind",
-                      "--ifconfig", U_TUNNEL_ADDRESS, SERVER_TUNNEL_ADDRESS]}
+        server, client = self.addresses
+        ends = {"s": ["--lport", str(self.port), "--ifconfig", server, client],
+                "u": ["--remote", SERVER_ADDRESS, str(self.port), "--nobind",
+                      "--ifconfig", client, server]}
         logs = {}
         for role, options in ends.items():
-            logs[role] = the_lab.workdir / f"openvpn-{role}.log"
+            logs[role] = the_lab.workdir / f"openvpn-{self.device}-{role}.log"
             logs[role].unlink(missing_ok=True)
             self.procs.append(the_lab.spawn(role, common + options, log_name=logs[role].name))
         for role, log in logs.items():
@@ -148,8 +154,8 @@ class OpenVpnTunnel:
                            in log.read_text(errors="replace"), 15, f"OpenVPN in {role} to start")
             except WaitTimeout:
                 raise RuntimeError(f"OpenVPN in {role} did not start:\n{tail(log)}") from None
-        the_lab.ip("u", "route", "add", PRIVATE_NETWORK, "dev", self.DEVICE)
-        return int(the_lab.ip("u", "-o", "link", "show", self.DEVICE).stdout.split(" mtu ")[1]
+        the_lab.ip("u", "route", "add", *self.route, "dev", self.device)
+        return int(the_lab.ip("u", "-o", "link", "show", self.device).stdout.split(" mtu ")[1]
                    .split()[0])
 
     def stop(self, the_lab) -> str | None:

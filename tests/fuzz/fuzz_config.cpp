@@ -200,7 +200,7 @@ void check_state_file(const uint8_t* data, size_t size) {
     }
 
     // Save it and load it back: the same state.
-    const tunlab::StateStore again(scratch.state_again);
+    tunlab::StateStore again(scratch.state_again);
     try {
         again.save(kName, state);
     } catch (...) {
