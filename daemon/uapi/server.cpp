@@ -1,6 +1,5 @@
 #include "uapi/server.hpp"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>

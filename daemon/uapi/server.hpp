@@ -80,7 +80,8 @@ class Server {
     void accept_from(const Listener& listener, Clock::time_point now);
     void read_from(Connection& connection, Clock::time_point now);
     void handle_requests(Connection& connection);
-    // Handles the `set` whose lines (after "set=1") end at `end` in the input; the answer.
+    // Applies one `set` (its lines after "set=1", without the empty line that ends it) and
+    // returns the answer.
     std::string set(const std::string& tunnel_name, std::string_view request);
     void write_to(Connection& connection, Clock::time_point now);
     static void close(Connection& connection) noexcept;
