@@ -110,6 +110,11 @@ const PeerConfig* ConfiguredPeers::find(PeerId id) const {
     return found == peers_.end() ? nullptr : &found->second;
 }
 
+std::optional<PeerId> ConfiguredPeers::find_by_public_key(const crypto::PublicKey& key) const {
+    const auto found = by_public_key_.find(key);
+    return found == by_public_key_.end() ? std::nullopt : std::optional<PeerId>(found->second);
+}
+
 void ConfiguredPeers::unindex(PeerId id, const PeerConfig& peer) {
     if (peer.endpoint) {
         erase_entry(by_endpoint_, endpoint_key(*peer.endpoint), id);

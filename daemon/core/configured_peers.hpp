@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,8 @@ class ConfiguredPeers {
     void set(PeerId id, const PeerConfig& peer);
     void erase(PeerId id);
     const PeerConfig* find(PeerId id) const;
+    // The configured peer with this public key, if any.
+    std::optional<PeerId> find_by_public_key(const crypto::PublicKey& key) const;
 
     const Map& peers() const { return peers_; }
     // The peers set or erased since forget_changes(), possibly more than once each, and possibly

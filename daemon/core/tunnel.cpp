@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <map>
 #include <set>
 
 #include "core/error.hpp"
@@ -236,12 +235,6 @@ PeerId Tunnel::add_peer(const PeerConfig& peer) {
 }
 
 void Tunnel::set_peers(const std::vector<PeerConfig>& wanted) {
-    std::map<crypto::PublicKey, PeerId> running;
-    for (const auto& [id, peer] : configured_peers_.peers()) {
-        if (peer.public_key) {
-            running.emplace(*peer.public_key, id);
-        }
-    }
     // What changes, checked against the peers as they will be (a prefix may move from one peer
     // to another in the same change), before anything is touched.
     struct Put {
@@ -251,26 +244,28 @@ void Tunnel::set_peers(const std::vector<PeerConfig>& wanted) {
     };
     std::vector<Put> puts;
     std::vector<PeerId> removed;
+    std::set<PeerId> kept;
     ConfiguredPeers next = configured_peers_;
     for (const auto& peer : wanted) {
         if (!peer.public_key) {
             throw RequestError(ErrorKind::InvalidArgument, "a peer without a public key");
         }
-        const auto found = running.find(*peer.public_key);
-        if (found == running.end()) {
+        const auto running = configured_peers_.find_by_public_key(*peer.public_key);
+        if (!running || !kept.insert(*running).second) {
             puts.push_back({data_plane_->allocate_peer_id(), peer, false});
             continue;
         }
-        const PeerConfig& before = *configured_peers_.find(found->second);
+        const PeerConfig& before = *configured_peers_.find(*running);
         if (!(before == peer)) {
-            puts.push_back({found->second, peer, before.endpoint == peer.endpoint});
-            next.erase(found->second);
+            puts.push_back({*running, peer, before.endpoint == peer.endpoint});
+            next.erase(*running);
         }
-        running.erase(found);
     }
-    for (const auto& [key, id] : running) {
-        removed.push_back(id);
-        next.erase(id);
+    for (const auto& [id, peer] : configured_peers_.peers()) {
+        if (peer.public_key && !kept.contains(id)) {
+            removed.push_back(id);
+            next.erase(id);
+        }
     }
     if (puts.empty() && removed.empty()) {
         return;
