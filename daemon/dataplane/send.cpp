@@ -24,9 +24,7 @@ bool DataPlane::read_device() {
             forward_from_device(device_reads_.packet(i));
         }
         packets += batch.packets;
-        // After a lone packet (a ping, an ACK) the device is most likely empty: epoll, level-
-        // triggered, says so for less than another read, and brings us back if it is not.
-        if (batch.drained || batch.packets == 1) {
+        if (batch.drained) {
             break;
         }
     }

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -128,15 +129,27 @@ TEST_P(TunReadTest, EveryPacketComesOutInOrderAndAnEmptyDeviceSaysSo) {
     }
     std::vector<std::string> received;
     DeviceReadBatch::Result result;
+    std::vector<size_t> batch_sizes;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     do {
         result = batch.read();
         EXPECT_LE(result.packets, 16u);
+        batch_sizes.push_back(result.packets);
         collect(batch, result.packets, received);
     } while (!(result.drained && received.size() >= sent.size()) &&
              std::chrono::steady_clock::now() < deadline);
     EXPECT_EQ(received, sent);
     EXPECT_TRUE(result.drained);
+    // The first two packets come one read() each; a stream then goes through the ring.
+    ASSERT_GE(batch_sizes.size(), 3u);
+    EXPECT_EQ(batch_sizes[0], 1u);
+    EXPECT_EQ(batch_sizes[1], 1u);
+    if (GetParam()) {
+        EXPECT_GT(*std::max_element(batch_sizes.begin(), batch_sizes.end()), 1u)
+            << "40 queued packets never went through the ring";
+    } else {
+        EXPECT_EQ(*std::max_element(batch_sizes.begin(), batch_sizes.end()), 1u);
+    }
 
     // Nothing queued: no packet, drained, and no waiting for one.
     result = batch.read();
