@@ -150,14 +150,26 @@ def print_latency(latency: dict[str, Any], ping_interval_s: float) -> None:
 
 def print_latency_targets(results: dict[str, Any]) -> None:
     """The plain tunnel's latency and throughput targets: against OpenVPN measured side by side
-    (the latency case), else in turn (the openvpn run), and against the no-tunnel path."""
+    (the latency case), else in turn (the openvpn run), and against the no-tunnel path. The
+    latency targets are those of the settings run: by default, against OpenVPN and within a
+    CPU budget; with --busy-poll-us, against the no-tunnel path."""
     if results.get("protocol") != "plain":
         return
     latency = results.get("latency", {})
     tunnel = results["tunnel"].get("figures", {})
     openvpn = results.get("openvpn", {}).get("figures", {})
+    busy_poll_us = results.get("busy_poll_us", 0)
     rows = []
-    if "added_ratio" in latency:
+    if busy_poll_us:
+        # Side by side if measured so, else the rtt case's figures.
+        direct_ms = (latency.get("no_tunnel", {}).get("rtt_median_ms")
+                     or results["no_tunnel"].get("rtt_median_ms"))
+        added_us = latency.get("tunnel", {}).get("rtt_added_us", tunnel.get("rtt_added_us"))
+        if direct_ms is not None and added_us is not None:
+            limit = 2e3 * direct_ms + 30
+            rows.append((f"RTT median added, busy_poll_us {busy_poll_us} (µs)", added_us,
+                         f"≤ {limit:.1f} (2× no tunnel + 30)"))
+    elif "added_ratio" in latency:
         rows.append(("RTT median added / OpenVPN's (side by side)", latency["added_ratio"],
                      "≤ 0.6"))
         rows.append(("RTT p90 / OpenVPN's (side by side)", latency["p90_ratio"], "≤ 1"))
@@ -167,20 +179,17 @@ def print_latency_targets(results: dict[str, Any]) -> None:
         if tunnel.get("rtt_p90_ms") and openvpn.get("rtt_p90_ms"):
             rows.append(("RTT p90 / OpenVPN's", tunnel["rtt_p90_ms"] / openvpn["rtt_p90_ms"],
                          "≤ 1"))
-    direct = results["no_tunnel"]
-    if tunnel.get("rtt_added_us") is not None and direct.get("rtt_median_ms"):
-        rows.append(("RTT median added / no-tunnel median", tunnel["rtt_added_us"]
-                     / (1e3 * direct["rtt_median_ms"]), "≤ 2 (+30 µs), busy_poll_us"))
-    idle = latency.get("tunnel_idle_cpu_percent") or [
-        tunnel.get("idle_cpu_server_percent"), tunnel.get("idle_cpu_client_percent")]
-    pinged = latency.get("tunnel", {}).get("cpu_percent") or [
-        tunnel.get("rtt_cpu_server_percent"), tunnel.get("rtt_cpu_client_percent")]
-    for end, label in enumerate(("server", "client")):
-        if idle[end] is not None:
-            rows.append((f"CPU idle, {label} (% of a core)", idle[end], "0"))
-    for end, label in enumerate(("server", "client")):
-        if pinged[end] is not None:
-            rows.append((f"CPU pinged, {label} (% of a core)", pinged[end], "≤ 5"))
+    if not busy_poll_us:
+        idle = latency.get("tunnel_idle_cpu_percent") or [
+            tunnel.get("idle_cpu_server_percent"), tunnel.get("idle_cpu_client_percent")]
+        pinged = latency.get("tunnel", {}).get("cpu_percent") or [
+            tunnel.get("rtt_cpu_server_percent"), tunnel.get("rtt_cpu_client_percent")]
+        for end, label in enumerate(("server", "client")):
+            if idle[end] is not None:
+                rows.append((f"CPU idle, {label} (% of a core)", idle[end], "0"))
+        for end, label in enumerate(("server", "client")):
+            if pinged[end] is not None:
+                rows.append((f"CPU pinged, {label} (% of a core)", pinged[end], "≤ 5"))
     ratio = results["tunnel"].get("ratio", {})
     for key, label, target in (("throughput_bps", "TCP 1 flow / no tunnel", "≥ 0.55"),
                                ("throughput_4flows_bps", "TCP 4 flows / no tunnel", "≥ 0.45")):
