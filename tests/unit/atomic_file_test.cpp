@@ -1,7 +1,6 @@
 #include "util/atomic_file.hpp"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -12,6 +11,7 @@
 #include <string>
 #include <system_error>
 
+#include "temporary_directory.hpp"
 namespace tunlab {
 namespace {
 
@@ -31,17 +31,7 @@ std::vector<std::string> names_in(const std::filesystem::path& directory) {
     return names;
 }
 
-class AtomicFileTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        char pattern[] = "/tmp/tunlab-atomic-test.XXXXXX";
-        ASSERT_NE(::mkdtemp(pattern), nullptr);
-        directory_ = pattern;
-    }
-    void TearDown() override { std::filesystem::remove_all(directory_); }
-
-    std::filesystem::path directory_;
-};
+using AtomicFileTest = test_support::TemporaryDirectoryTest;
 
 TEST_F(AtomicFileTest, ReplacesTheFileWithTheModeAsked) {
     const auto path = directory_ / "state.json";

@@ -1,7 +1,6 @@
 // The state journal (StateStore::save_change): changes appended beside the base, replayed on
 // load, cut short or damaged by crashes and disks, and compacted into new bases.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -11,6 +10,7 @@
 
 #include "config/journal_format.hpp"
 #include "config/state_store.hpp"
+#include "temporary_directory.hpp"
 
 namespace tunlab {
 
@@ -74,18 +74,22 @@ struct Running {
     }
 };
 
-class StateJournalTest : public ::testing::Test {
+class StateJournalTest : public test_support::TemporaryDirectoryTest {
   protected:
-    void SetUp() override {
-        char pattern[] = "/tmp/tunlab-journal-test.XXXXXX";
-        ASSERT_NE(::mkdtemp(pattern), nullptr);
-        directory_ = pattern;
-    }
-    void TearDown() override { fs::remove_all(directory_); }
-
     fs::path tunnels() const { return directory_ / "tunnels"; }
     fs::path journal() const { return tunnels() / "lab.journal"; }
     fs::path base() const { return tunnels() / "lab.json"; }
+
+    // The common start: peer 1 in the base (a session's first save), peer 2 in one journal
+    // record after it.
+    static Running base_and_one_record(StateStore& store) {
+        Running tunnel;
+        tunnel.add(1);
+        tunnel.save(store);
+        tunnel.add(2);
+        tunnel.save(store);
+        return tunnel;
+    }
 
     // Loads with a fresh store, as the daemon does when it starts again.
     std::optional<TunnelState> load(std::vector<std::string>& errors) const {
@@ -102,8 +106,6 @@ class StateJournalTest : public ::testing::Test {
         EXPECT_TRUE(errors.empty()) << errors.front();
         return state;
     }
-
-    fs::path directory_;
 };
 
 TEST_F(StateJournalTest, ChangesGoToTheJournalAndLoadBack) {
@@ -134,11 +136,7 @@ TEST_F(StateJournalTest, ChangesGoToTheJournalAndLoadBack) {
 
 TEST_F(StateJournalTest, ANewSessionWritesANewBase) {
     StateStore store(directory_);
-    Running tunnel;
-    tunnel.add(1);
-    tunnel.save(store);
-    tunnel.add(2);
-    tunnel.save(store);
+    base_and_one_record(store);
     ASSERT_TRUE(fs::exists(journal()));
     // A restarted tunnel: new ids for the same peers.
     Running restarted;
@@ -158,11 +156,7 @@ TEST_F(StateJournalTest, ANewSessionWritesANewBase) {
 // not reach the disk): the state before that change, which was never answered, and a message.
 TEST_F(StateJournalTest, TornLastRecordAtEveryByteGivesTheStateBeforeIt) {
     StateStore store(directory_);
-    Running tunnel;
-    tunnel.add(1);
-    tunnel.save(store);
-    tunnel.add(2);
-    tunnel.save(store);
+    Running tunnel = base_and_one_record(store);
     const TunnelState before = tunnel.state();
     const size_t whole = fs::file_size(journal());
     tunnel.add(3);
@@ -194,11 +188,7 @@ TEST_F(StateJournalTest, TornLastRecordAtEveryByteGivesTheStateBeforeIt) {
 // for the admin and the recovered state made the base, so that the next start is clean.
 TEST_F(StateJournalTest, DamagedRecordInTheMiddleEndsTheReplayThere) {
     StateStore store(directory_);
-    Running tunnel;
-    tunnel.add(1);
-    tunnel.save(store);
-    tunnel.add(2);
-    tunnel.save(store);
+    Running tunnel = base_and_one_record(store);
     const TunnelState after_first = tunnel.state();
     const size_t second_starts = fs::file_size(journal());
     tunnel.add(3);
@@ -280,11 +270,7 @@ TEST_F(StateJournalTest, CrashBetweenCompactionStepsLosesNothing) {
 
 TEST_F(StateJournalTest, EraseRemovesTheJournalAndAnOrphanIsRemovedOnLoad) {
     StateStore store(directory_);
-    Running tunnel;
-    tunnel.add(1);
-    tunnel.save(store);
-    tunnel.add(2);
-    tunnel.save(store);
+    base_and_one_record(store);
     const std::string journal_content = read_file(journal());
     store.erase("lab");
     EXPECT_FALSE(fs::exists(base()));
@@ -297,11 +283,7 @@ TEST_F(StateJournalTest, EraseRemovesTheJournalAndAnOrphanIsRemovedOnLoad) {
 // A full save (create, reconcile) after changes: the journal no longer applies.
 TEST_F(StateJournalTest, AFullSaveEndsTheJournal) {
     StateStore store(directory_);
-    Running tunnel;
-    tunnel.add(1);
-    tunnel.save(store);
-    tunnel.add(2);
-    tunnel.save(store);
+    Running tunnel = base_and_one_record(store);
     const TunnelState replaced{TunnelState::Origin::Bus, std::nullopt, tunnel.settings};
     store.save("lab", replaced);
     EXPECT_EQ(load(), replaced);

@@ -1,30 +1,22 @@
 #include "config/state_store.hpp"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "temporary_directory.hpp"
+
 namespace tunlab {
 namespace {
 
-class StateStoreTest : public ::testing::Test {
+class StateStoreTest : public test_support::TemporaryDirectoryTest {
   protected:
-    void SetUp() override {
-        char pattern[] = "/tmp/tunlab-state-test.XXXXXX";
-        ASSERT_NE(::mkdtemp(pattern), nullptr);
-        directory_ = pattern;
-    }
-    void TearDown() override { std::filesystem::remove_all(directory_); }
-
     static TunnelConfig config(const std::string& name, const char* json) {
         return tunnel_config_from_json(name, nlohmann::json::parse(json));
     }
-
-    std::filesystem::path directory_;
 };
 
 TEST_F(StateStoreTest, SavedStatesLoadBackEqual) {

@@ -1,7 +1,6 @@
 #include "config/tunnel_config.hpp"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "parse_helpers.hpp"
+#include "temporary_directory.hpp"
 
 namespace tunlab {
 namespace {
@@ -354,27 +354,13 @@ TEST(TunnelConfig, ControlCharactersFromTheInputAreEscapedInErrors) {
     EXPECT_EQ(message, "mode: 't\\x7f\u00fcn' is neither \"tun\" nor \"tap\"") << "UTF-8 is kept";
 }
 
-// A temporary directory, removed with everything in it.
-class ConfigFiles : public ::testing::Test {
+class ConfigFiles : public test_support::TemporaryDirectoryTest {
   protected:
-    void SetUp() override {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "tunlab-config-test.XXXXXX").string();
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        directory_ = pattern;
-    }
-    void TearDown() override {
-        std::error_code ignored;
-        std::filesystem::remove_all(directory_, ignored);
-    }
-
     std::filesystem::path write(const std::string& name, const std::string& text) {
         const auto path = directory_ / name;
         std::ofstream(path) << text;
         return path;
     }
-
-    std::filesystem::path directory_;
 };
 
 TEST_F(ConfigFiles, LoadsAFileNamedAfterItsTunnel) {

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "parse_helpers.hpp"
+#include "temporary_directory.hpp"
 
 namespace tunlab {
 namespace {
@@ -323,15 +323,8 @@ TEST(WgQuick, MissingPrivateKeyIsAnErrorForATunnelFile) {
 
 // ── tunnels.d/<name>.conf ───────────────────────────────────────────────────────────────────
 
-class WgQuickDirectory : public ::testing::Test {
+class WgQuickDirectory : public test_support::TemporaryDirectoryTest {
   protected:
-    void SetUp() override {
-        std::string pattern = ::testing::TempDir() + "wg_quick_test.XXXXXX";
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        directory_ = pattern;
-    }
-    void TearDown() override { std::filesystem::remove_all(directory_); }
-
     std::filesystem::path write(const std::string& name, const std::string& text,
                                 mode_t mode = 0600) {
         const auto path = directory_ / name;
@@ -339,8 +332,6 @@ class WgQuickDirectory : public ::testing::Test {
         ::chmod(path.c_str(), mode);
         return path;
     }
-
-    std::filesystem::path directory_;
 };
 
 TEST_F(WgQuickDirectory, LoadsConfFilesWithTheirNotes) {
