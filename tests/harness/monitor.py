@@ -1,5 +1,5 @@
 """Watching a daemon's signals: `tunlabctl --json monitor` on its bus, read line by line as
-it prints (Monitor), and subscribe(), which returns once such a monitor provably receives
+it prints (Monitor), and subscribed_monitor(), which returns one once it provably receives
 them. Every wait has a deadline; nothing sleeps."""
 
 import json
@@ -107,3 +107,10 @@ def properties_changed(path, interface, name, value):
                 and arguments.get("interface") == interface
                 and arguments.get("changed", {}).get(name, object()) == value)
     return matches
+
+
+def subscribed_monitor(lab, daemon):
+    """A Monitor of `daemon` that provably receives its signals (subscribe())."""
+    monitor = Monitor(lab, daemon)
+    subscribe(monitor, daemon)
+    return monitor

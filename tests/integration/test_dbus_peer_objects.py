@@ -15,7 +15,7 @@ import dbus
 import pytest
 
 from harness.dbus_client import PEER, TUNNEL, Client, options
-from harness.monitor import Monitor, subscribe
+from harness.monitor import subscribed_monitor
 from harness.seed import U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS, server_config
 
 # Every test here drives tunlabd through tunlabctl or its bus.
@@ -125,8 +125,7 @@ def test_untouched_peers_of_a_large_tunnel_answer(lab):
 def test_untouched_learned_peer_signals_when_it_roams(lab):
     server = lab.start_daemon("s", {"lab": server_config(peers=configured_peers(MANY))})
     client_host = lab.start_daemon("u")
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
 
     client_host.create_client_tunnel(U_TUNNEL_ADDRESS, listen_port=40001)
     assert lab.ping("u", V_ADDRESS, 1).received == 1
@@ -148,8 +147,7 @@ def test_untouched_learned_peer_signals_when_it_roams(lab):
 
 def test_set_endpoint_on_an_untouched_peer_signals(lab):
     server = lab.start_daemon("s", {"lab": server_config(peers=configured_peers(MANY))})
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
     with Client(server.bus.address) as client:
         peer = client.get(TUNNEL_PATH, TUNNEL, "Peers")[42]
         assert peer not in registered_peers(client)

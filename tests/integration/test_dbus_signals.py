@@ -5,7 +5,7 @@ PeerRemoved, TunnelRemoved. Every wait has a deadline; nothing sleeps."""
 
 import pytest
 
-from harness.monitor import Monitor, subscribe
+from harness.monitor import subscribed_monitor
 from harness.seed import SERVER_PORT, SERVER_TUNNEL_ADDRESS, U_ADDRESS, U_TUNNEL_ADDRESS, V_ADDRESS
 
 # Every test here drives tunlabd through tunlabctl or its bus.
@@ -22,8 +22,7 @@ def learned_peers(daemon):
 def test_monitor_sees_every_signal(lab):
     server = lab.start_daemon("s")
     client = lab.start_daemon("u")
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
 
     server.create_server_tunnel()
     added = monitor.expect("TunnelAdded", MANAGER_PATH, {"tunnel": TUNNEL_PATH, "name": "lab"})
@@ -70,8 +69,7 @@ def test_expiry_of_a_learned_peer_is_signalled(lab):
 
     server = lab.start_daemon("s")
     client = lab.start_daemon("u")
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
     with Client(server.bus.address) as bus:
         bus.call(MANAGER_PATH, MANAGER, "CreateTunnel", "sa{sv}", "lab", options({
             "addresses": ("as", [f"{SERVER_TUNNEL_ADDRESS}/24"]),

@@ -46,7 +46,7 @@ import pytest
 from harness.daemon import Daemon
 from harness.dbus_client import (BUS_NAME, MANAGER, MANAGER_PATH, PEER, TUNNEL, Client,
                                  options)
-from harness.monitor import Monitor, subscribe
+from harness.monitor import Monitor, subscribed_monitor
 from harness.wireguard import Keypair, WireguardGo, peer_config, preshared_key, tunnel_config
 from harness.wireguard_messages import key_bytes, public_key
 
@@ -256,8 +256,7 @@ def test_no_private_or_preshared_key_is_shown_anywhere(lab, tmp_path):
         server.start()
     assert "wgbad" not in server.bus_status(), "a tunnel file with an inline key was accepted"
 
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
     refusals: dict[str, bytes] = {}
     with Client(server.bus.address) as client:
         # Keys inline over the bus: CreateTunnel's own key and its `peers`, then AddPeer.

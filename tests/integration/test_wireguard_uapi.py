@@ -36,7 +36,7 @@ import pytest
 
 from harness.dbus_client import PEER, TUNNEL as TUNNEL_INTERFACE, Client
 from harness.lab import Lab
-from harness.monitor import Monitor, properties_changed, subscribe
+from harness.monitor import properties_changed, subscribed_monitor
 from harness.process import wait_until
 from harness.seed import SERVER_ADDRESS, U_ADDRESS
 from harness.uapi import (UapiConnection, errno_reply, hex_key, in_uapi_directory, parse_get,
@@ -284,8 +284,7 @@ def test_wg_set_adds_moves_and_removes_peers(lab: Lab, tmp_path: Path) -> None:
     pair = start_pair(lab, tmp_path)
     pair.ping(1)
     server, client_public = pair.server, pair.client_keys.public
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
     client_path = dbus_peers(server)[client_public]["path"]
 
     # A new peer, with allowed IPs, an endpoint (in the lab's LAN, where nobody answers)
@@ -315,8 +314,7 @@ def test_wg_set_adds_moves_and_removes_peers(lab: Lab, tmp_path: Path) -> None:
     pair.ping(3)
     assert configured_peers(server) == expected
 
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
     peers = dbus_peers(server)
     client_path, new_path = peers[client_public]["path"], peers[new]["path"]
 
@@ -363,8 +361,7 @@ def test_setconf_syncconf_and_showconf(lab: Lab, tmp_path: Path) -> None:
     pair = start_pair(lab, tmp_path)
     pair.ping(1)
     server, client_public = pair.server, pair.client_keys.public
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
     client_path = dbus_peers(server)[client_public]["path"]
 
     # showconf: the configuration as wg writes it, private key and all.
@@ -422,8 +419,7 @@ def test_setconf_syncconf_and_showconf(lab: Lab, tmp_path: Path) -> None:
 
     # syncconf adds and removes what differs and leaves the rest: the client's session
     # carries on, no new handshake.
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
     client_path = dbus_peers(server)[client_public]["path"]
     handshakes = server.tunnel()["counters"]["handshakes_completed"]
     synced = write_conf(tmp_path / "synced.conf", (
@@ -488,8 +484,7 @@ def test_a_raw_set_is_one_change(lab: Lab, tmp_path: Path) -> None:
     pair = start_pair(lab, tmp_path)
     pair.ping(1)
     server, client_public = pair.server, pair.client_keys.public
-    monitor = Monitor(lab, server)
-    subscribe(monitor, server)
+    monitor = subscribed_monitor(lab, server)
     new, unknown, psk = Keypair.generate().public, Keypair.generate().public, preshared_key()
     reply = uapi_request(pair.server_socket, (
         "set=1\n"
