@@ -264,14 +264,20 @@ class Parser {
         }
     }
 
+    // A secret key (PrivateKey, PresharedKey): once per section, in the one base64 form.
+    std::string secret_key(size_t number, std::string_view key, const std::string& lowered,
+                           std::string_view value) {
+        once(number, key, lowered);
+        if (!valid_key(value)) {
+            throw WgQuickError(number, std::string(key) + ": " + kKeyForm);
+        }
+        return std::string(value);
+    }
+
     void interface_key(size_t number, std::string_view key, std::string_view value) {
         const std::string name = lower(key);
         if (name == "privatekey") {
-            once(number, "PrivateKey", name);
-            if (!valid_key(value)) {
-                throw WgQuickError(number, std::string("PrivateKey: ") + kKeyForm);
-            }
-            tunnel_["private_key"] = std::string(value);
+            tunnel_["private_key"] = secret_key(number, "PrivateKey", name, value);
         } else if (name == "listenport") {
             once(number, "ListenPort", name);
             const auto port = whole_number(value, 65535);
@@ -337,11 +343,7 @@ class Parser {
             }
             peer["public_key"] = std::string(value);
         } else if (name == "presharedkey") {
-            once(number, "PresharedKey", name);
-            if (!valid_key(value)) {
-                throw WgQuickError(number, std::string("PresharedKey: ") + kKeyForm);
-            }
-            peer["preshared_key"] = std::string(value);
+            peer["preshared_key"] = secret_key(number, "PresharedKey", name, value);
         } else if (name == "endpoint") {
             once(number, "Endpoint", name);
             if (!looks_like_endpoint(value)) {
