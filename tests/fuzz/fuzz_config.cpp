@@ -12,11 +12,8 @@
 // ConfigError is the only exception the configuration readers may throw; StateStore::load must
 // not throw at all.
 
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -28,6 +25,7 @@
 #include "config/state_store.hpp"
 #include "config/tunnel_config.hpp"
 #include "fuzz_check.hpp"
+#include "fuzz_scratch.hpp"
 
 namespace {
 
@@ -38,7 +36,7 @@ using tunlab::TunnelConfig;
 
 constexpr const char* kName = "tun0";
 
-// One private directory per process, made once and removed at exit.
+// The target's private directory (fuzz_scratch.hpp), laid out once.
 struct Scratch {
     fs::path root;
     fs::path config;       // <root>/config/tun0.json
@@ -46,31 +44,12 @@ struct Scratch {
     fs::path state_again;  // <root>/state-again: where a loaded state is saved back
 
     Scratch() {
-        // Memory-backed if possible: the state store fsyncs every file it saves.
-        std::string base = "/tmp";
-        const char* candidates[] = {std::getenv("TUNLAB_FUZZ_SCRATCH"), "/dev/shm",
-                                    std::getenv("TMPDIR")};
-        for (const char* candidate : candidates) {
-            if (candidate != nullptr && access(candidate, W_OK | X_OK) == 0) {
-                base = candidate;
-                break;
-            }
-        }
-        std::string pattern = base + "/tunlab-fuzz_config.XXXXXX";
-        if (mkdtemp(pattern.data()) == nullptr) {
-            std::perror("mkdtemp");
-            std::abort();
-        }
-        root = pattern;
+        root = tunlab::fuzz::scratch_directory("fuzz_config");
         config = root / "config";
         state = root / "state";
         state_again = root / "state-again";
         fs::create_directories(config);
         fs::create_directories(state / "tunnels");
-        std::atexit([] {
-            std::error_code ignored;
-            fs::remove_all(instance().root, ignored);
-        });
     }
 
     static Scratch& instance() {

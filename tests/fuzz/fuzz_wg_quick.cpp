@@ -11,11 +11,9 @@
 //   3. written as <dir>/wg0.conf (mode 600) and read with load_config_directory(), which must
 //      agree with 2.
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -26,6 +24,7 @@
 #include "config/tunnel_config.hpp"
 #include "config/wg_quick.hpp"
 #include "fuzz_check.hpp"
+#include "fuzz_scratch.hpp"
 
 namespace {
 
@@ -36,29 +35,8 @@ using tunlab::WgQuickError;
 
 constexpr const char* kName = "wg0";
 
-// One private directory per process, made once and removed at exit.
 const fs::path& scratch() {
-    static const fs::path directory = [] {
-        std::string base = "/tmp";
-        const char* const candidates[] = {std::getenv("TUNLAB_FUZZ_SCRATCH"), "/dev/shm"};
-        for (const char* candidate : candidates) {
-            if (candidate != nullptr && access(candidate, W_OK | X_OK) == 0) {
-                base = candidate;
-                break;
-            }
-        }
-        std::string pattern = base + "/tunlab-fuzz_wg_quick.XXXXXX";
-        if (mkdtemp(pattern.data()) == nullptr) {
-            std::perror("mkdtemp");
-            std::abort();
-        }
-        std::atexit([] {
-            std::error_code ignored;
-            fs::remove_all(scratch(), ignored);
-        });
-        return fs::path(pattern);
-    }();
-    return directory;
+    return tunlab::fuzz::scratch_directory("fuzz_wg_quick");
 }
 
 std::optional<TunnelConfig> read_wg_quick(std::string_view text, const char* where) {
