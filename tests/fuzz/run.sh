@@ -46,7 +46,8 @@ fi
 
 artifacts=${FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tunlab-fuzz.XXXXXX")
-# fuzz_config's files, in memory if possible; a crashing fuzzer cannot clean up after itself.
+# The file-reading targets' directories, in memory if possible; a crashing fuzzer cannot clean
+# up after itself.
 scratch=$(mktemp -d /dev/shm/tunlab-fuzz.XXXXXX 2>/dev/null || mktemp -d "$work/scratch.XXXXXX")
 export TUNLAB_FUZZ_SCRATCH=$scratch
 if [ "${FUZZ_KEEP:-0}" = 1 ]; then
